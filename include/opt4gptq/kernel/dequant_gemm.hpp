@@ -1,0 +1,316 @@
+#pragma once
+/// @file
+/// DequantGemm: the one 4-bit dequant-GEMM kernel, composed of a LoadPolicy, a ReducePolicy, a MathPolicy and a
+/// TileShape. This header holds the device side only; host/launch.hpp validates problems and launches it.
+///
+/// Per block (see tile.hpp for the layout):
+///  1. stage: the block's activation rows for the next kStageRows rows of K go to shared memory (LoadPolicy; with
+///     act-order, gathered through the prepared permutation), interleaved per 8 rows to match dequant_word();
+///  2. multiply: each thread streams its 4 columns × kChunkK rows of qweight with 16-byte loads, kUnroll words in
+///     flight, dequantizes 8 rows per int32 (MathPolicy) and accumulates 8-term dot products × scale in fp32;
+///     scales and zero points are re-read whenever the rows cross into a new group;
+///  3. reduce: the ReducePolicy turns the threads' partial sums into C.
+/// No thread leaves early once a block has started work: ReducePolicies may synchronize the block.
+
+#include <type_traits>
+
+#include "../platform.hpp"
+#include "../policy/traits.hpp"
+#include "../tile.hpp"
+#include "dequant.hpp"
+
+namespace opt4gptq {
+
+/// Everything the device needs, resolved on the host (strides applied, defaults filled in). Passed by value.
+struct KernelParams {
+  const half* a;
+  std::int64_t lda;
+  const std::uint32_t* qweight;
+  std::int64_t ldq;
+  const std::uint32_t* qzeros;
+  std::int64_t ldz;
+  const half* scales;
+  std::int64_t lds;
+  half* c;
+  std::int64_t ldc;
+  int m;
+  int n;
+  int k_rows;          ///< rows of qweight covered by the grid: k, or the prepared act-order layout's k_rows_max
+  int group_size;      ///< rows per group (a group size of -1 arrives as a value >= k_rows: one group)
+  int zero_offset;     ///< 1 for v1 checkpoints (stored z - 1), 0 for v2
+  int rows_per_block;  ///< rows of K per block along grid z, a multiple of the tile's kStageRows
+  int whole_k;         ///< 1 when the grid has one block along K
+  const int* perm;        ///< act-order: source row of A for each sorted row (-1: padding)
+  const int* word_group;  ///< act-order: group of each sorted 8-row word
+  const int* act_order_info;  ///< act-order: [rows in use, 0 if g_idx was valid]
+};
+
+namespace detail {
+/// 16 bytes: 8 halves of activations, or 4 columns' words of qweight. A plain aggregate so that it can live in a
+/// union in shared memory (HIP's uint4 has constructors); alignas(16) lets the compilers use 128-bit accesses.
+struct alignas(16) Words4 {
+  std::uint32_t x, y, z, w;
+};
+
+/// The tile a DequantGemm gets when none is named: the exllama tile for per-thread atomics (the paper's baseline
+/// structure), the split-K tile for everything else. Specialize it for your own ReducePolicy to change its default.
+template <class Reduce>
+struct default_tile {
+  using type = SplitKTile;
+};
+template <>
+struct default_tile<ReduceGlobalAtomic> {
+  using type = ExllamaTile;
+};
+
+/// The ReducePolicy's shared storage, or nothing when the policies failed their checks (so that a broken policy
+/// yields its static_assert message and no follow-up errors).
+template <class Reduce, class Tile, int kRows, bool kValid>
+struct reduce_storage {
+  using type = typename Reduce::template SharedStorage<Tile, kRows>;
+};
+template <class Reduce, class Tile, int kRows>
+struct reduce_storage<Reduce, Tile, kRows, false> {
+  struct type {};
+};
+}  // namespace detail
+
+/// @ingroup kernel
+/// The kernel composed of one policy of each family. `kPoliciesValid` is false (after readable static_assert messages)
+/// when a policy breaks its contract; the body is then not instantiated, so no other errors follow.
+template <class Load, class Reduce, class Math, class Tile = typename detail::default_tile<Reduce>::type>
+struct DequantGemm {
+  using LoadPolicy = Load;
+  using ReducePolicy = Reduce;
+  using MathPolicy = Math;
+  using TileShape = Tile;
+
+  static constexpr bool kPoliciesValid =
+      check_load_policy<Load>() && check_reduce_policy<Reduce>() && check_math_policy<Math>();
+  static constexpr int kThreads = Tile::kThreads;
+  static constexpr int kMaxRows = 8;  ///< rows of M per block; larger M runs in chunks along grid y
+
+  template <int kRows>
+  struct Staging {
+    detail::Words4 a[kRows][Tile::kStageRows / 8];  ///< activations of the stage, interleaved per 8 rows
+    int word_group[Tile::kStageRows / 8];            ///< act-order: group of each 8-row word of the stage
+  };
+  /// The ReducePolicy's storage overlays the staging buffer: the reduction starts after the last stage.
+  template <int kRows>
+  union SharedStorage {
+    Staging<kRows> staging;
+    typename detail::reduce_storage<Reduce, Tile, kRows, kPoliciesValid>::type reduce;
+  };
+
+  template <int kRows, bool kActOrder>
+  OPT4GPTQ_DEVICE static void run(const KernelParams& p, SharedStorage<kRows>& smem) {
+    if constexpr (kPoliciesValid) run_valid<kRows, kActOrder>(p, smem);
+  }
+
+ private:
+  /// Scale and zero-point constants of the current group for the thread's 4 columns.
+  struct GroupConstants {
+    int group;
+    float scale[4];
+    detail::ZeroTerms zero[4];
+  };
+
+  OPT4GPTQ_DEVICE static void load_group(const KernelParams& p, int group, int col, GroupConstants& gc) {
+    gc.group = group;
+    const uint2 s = *reinterpret_cast<const uint2*>(p.scales + group * p.lds + col);
+    const half2 s01 = platform::bit_cast<half2>(s.x);
+    const half2 s23 = platform::bit_cast<half2>(s.y);
+    gc.scale[0] = __low2float(s01);
+    gc.scale[1] = __high2float(s01);
+    gc.scale[2] = __low2float(s23);
+    gc.scale[3] = __high2float(s23);
+    // col is a multiple of 4: its 4 zero points are nibbles 0..3 or 4..7 of one qzeros word.
+    const std::uint32_t zeros = p.qzeros[group * p.ldz + col / 8] >> (4 * (col % 8));
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const std::uint32_t z = ((zeros >> (4 * j)) & 0xFu) + static_cast<std::uint32_t>(p.zero_offset);
+      // -(1024 + z) and -(64 + z) as fp16 bit patterns, built with integer ops (z <= 16, so both are exact):
+      // 1024 + z has exponent 10 and mantissa z; 64 + z has exponent 6 and mantissa 16·z.
+      const std::uint32_t m1024 = 0xE400u + z;
+      const std::uint32_t m64 = 0xD400u + 16u * z;
+      gc.zero[j].minus_1024_z = platform::bit_cast<half2>(m1024 | (m1024 << 16));
+      gc.zero[j].minus_64_z = platform::bit_cast<half2>(m64 | (m64 << 16));
+    }
+  }
+
+  template <int kRows>
+  OPT4GPTQ_DEVICE static void multiply_word(const detail::Words4& q, const detail::Words4* a_word,
+                                            const GroupConstants& gc, float (&acc)[kRows][4]) {
+    half2 w[4][4];
+    detail::dequant_word<Math>(q.x, gc.zero[0], w[0]);
+    detail::dequant_word<Math>(q.y, gc.zero[1], w[1]);
+    detail::dequant_word<Math>(q.z, gc.zero[2], w[2]);
+    detail::dequant_word<Math>(q.w, gc.zero[3], w[3]);
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      const detail::Words4 av = a_word[r * (Tile::kStageRows / 8)];
+      const half2 a[4] = {platform::bit_cast<half2>(av.x), platform::bit_cast<half2>(av.y),
+                          platform::bit_cast<half2>(av.z), platform::bit_cast<half2>(av.w)};
+#pragma unroll
+      for (int j = 0; j < 4; ++j) acc[r][j] = fmaf(detail::dot8<Math>(a, w[j]), gc.scale[j], acc[r][j]);
+    }
+  }
+
+  /// Copies rows [stage, stage_end) of the block's activation rows into shared memory, interleaved per 8 rows.
+  /// Rows of the M chunk past `rows` (only in the last chunk when M > 8) and rows past stage_end are zero.
+  template <int kRows, bool kActOrder>
+  OPT4GPTQ_DEVICE static void stage_activations(const KernelParams& p, Staging<kRows>& s, int stage, int stage_end,
+                                                int m0, int rows) {
+    half* dst = reinterpret_cast<half*>(&s.a[0][0]);
+    const int len = stage_end - stage;
+    const half zero = platform::bit_cast<half>(static_cast<unsigned short>(0));
+    if constexpr (!kActOrder) {
+      constexpr int kVector = Load::kVectorHalves;
+      constexpr int kVectorsPerRow = Tile::kStageRows / kVector;
+      for (int i = threadIdx.x; i < kRows * kVectorsPerRow; i += kThreads) {
+        const int r = i / kVectorsPerRow;
+        const int kk = (i % kVectorsPerRow) * kVector;
+        half v[kVector];
+        if (r < rows && kk < len) {
+          Load::load(p.a + (m0 + r) * p.lda + stage + kk, v);
+        } else {
+#pragma unroll
+          for (int e = 0; e < kVector; ++e) v[e] = zero;
+        }
+        half* row = dst + r * Tile::kStageRows;
+        if constexpr (kVector == 8) {
+          // One 16-byte store: (v0,v4) (v1,v5) (v2,v6) (v3,v7).
+          *reinterpret_cast<detail::Words4*>(row + kk) = detail::Words4{
+              platform::bit_cast<std::uint32_t>(__halves2half2(v[0], v[4])),
+              platform::bit_cast<std::uint32_t>(__halves2half2(v[1], v[5])),
+              platform::bit_cast<std::uint32_t>(__halves2half2(v[2], v[6])),
+              platform::bit_cast<std::uint32_t>(__halves2half2(v[3], v[7]))};
+        } else {
+#pragma unroll
+          for (int e = 0; e < kVector; ++e) {
+            const int j = kk + e;
+            row[(j & ~7) + detail::interleaved_position(j & 7)] = v[e];
+          }
+        }
+      }
+    } else {
+      // Act-order: gather column perm[k] of A for sorted row k (a gather cannot be vectorized).
+      for (int kk = threadIdx.x; kk < Tile::kStageRows; kk += kThreads) {
+        const int src = kk < len ? p.perm[stage + kk] : -1;
+        const int pos = (kk & ~7) + detail::interleaved_position(kk & 7);
+#pragma unroll
+        for (int r = 0; r < kRows; ++r)
+          dst[r * Tile::kStageRows + pos] = (r < rows && src >= 0) ? p.a[(m0 + r) * p.lda + src] : zero;
+      }
+      for (int w = threadIdx.x; w < Tile::kStageRows / 8; w += kThreads)
+        s.word_group[w] = 8 * w < len ? p.word_group[stage / 8 + w] : 0;
+    }
+  }
+
+  /// Rows [begin, end) of K for the thread's 4 columns (this split's part of the stage starting at `stage`).
+  template <int kRows, bool kActOrder>
+  OPT4GPTQ_DEVICE static void multiply(const KernelParams& p, const Staging<kRows>& s, int stage, int begin, int end,
+                                       int col, GroupConstants& gc, float (&acc)[kRows][4]) {
+    const int words = (end - begin) / 8;
+    const std::uint32_t* q = p.qweight + (begin / 8) * p.ldq + col;
+    const detail::Words4* a_words = &s.a[0][(begin - stage) / 8];
+    // Groups: without act-order they are runs of group_size rows; with it, the prepared word_group says.
+    int next_group_row = 0;
+    if constexpr (!kActOrder) {
+      const int group = begin / p.group_size;
+      next_group_row = (group + 1) * p.group_size;
+      if (group != gc.group) load_group(p, group, col, gc);
+    }
+    auto advance_group = [&](int w) {
+      if constexpr (kActOrder) {
+        const int group = s.word_group[(begin - stage) / 8 + w];
+        if (group != gc.group) load_group(p, group, col, gc);
+      } else {
+        if (begin + 8 * w >= next_group_row) {
+          next_group_row += p.group_size;
+          load_group(p, gc.group + 1, col, gc);
+        }
+      }
+    };
+
+    int w = 0;
+    for (; w + Tile::kUnroll <= words; w += Tile::kUnroll) {
+      detail::Words4 batch[Tile::kUnroll];
+#pragma unroll
+      for (int u = 0; u < Tile::kUnroll; ++u)
+        batch[u] = *reinterpret_cast<const detail::Words4*>(q + (w + u) * p.ldq);
+#pragma unroll
+      for (int u = 0; u < Tile::kUnroll; ++u) {
+        advance_group(w + u);
+        multiply_word<kRows>(batch[u], a_words + w + u, gc, acc);
+      }
+    }
+    for (; w < words; ++w) {
+      const detail::Words4 word = *reinterpret_cast<const detail::Words4*>(q + w * p.ldq);
+      advance_group(w);
+      multiply_word<kRows>(word, a_words + w, gc, acc);
+    }
+  }
+
+  template <int kRows, bool kActOrder>
+  OPT4GPTQ_DEVICE static void run_valid(const KernelParams& p, SharedStorage<kRows>& smem) {
+    const ThreadPlace place = Tile::place(threadIdx.x);
+    const int block_col = blockIdx.x * Tile::kBlockCols;
+    const int col = block_col + 4 * place.lane;
+    const int m0 = blockIdx.y * kRows;
+    const int rows = min(kRows, p.m - m0);
+
+    int k_rows = p.k_rows;
+    bool data_valid = true;
+    if constexpr (kActOrder) {
+      k_rows = min(k_rows, p.act_order_info[0]);
+      data_valid = p.act_order_info[1] == 0;
+    }
+    const int k_begin = blockIdx.z * p.rows_per_block;
+    const int k_end = min(k_rows, k_begin + p.rows_per_block);
+    // Act-order grids cover the padded maximum; blocks past the rows in use have nothing to add. The whole block
+    // leaves together, so no barrier is left waiting.
+    if (k_begin >= k_end && !p.whole_k && data_valid) return;
+
+    float acc[kRows][4];
+#pragma unroll
+    for (int r = 0; r < kRows; ++r)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) acc[r][j] = 0.0f;
+
+    GroupConstants gc;
+    gc.group = -1;
+    for (int stage = k_begin; stage < k_end; stage += Tile::kStageRows) {
+      if (stage != k_begin) __syncthreads();  // everyone is done with the previous stage's activations
+      stage_activations<kRows, kActOrder>(p, smem.staging, stage, min(k_end, stage + Tile::kStageRows), m0, rows);
+      __syncthreads();
+      const int begin = stage + place.split * Tile::kChunkK;
+      const int end = min(k_end, begin + Tile::kChunkK);
+      if (col < p.n && begin < end) multiply<kRows, kActOrder>(p, smem.staging, stage, begin, end, col, gc, acc);
+    }
+
+    if (!data_valid) {
+      // prepare_act_order found a g_idx entry outside [0, num_groups): make every output NaN rather than a plausible
+      // number (check_act_order() reports the reason on the host).
+#pragma unroll
+      for (int r = 0; r < kRows; ++r)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[r][j] = __int_as_float(0x7fc00000);
+    }
+
+    using ReduceStorage = typename detail::reduce_storage<Reduce, Tile, kRows, true>::type;
+    if constexpr (!std::is_empty_v<ReduceStorage>) __syncthreads();  // the reduce storage overlays the staging
+    const ThreadOutput out{p.c + m0 * p.ldc, p.ldc,     rows,         p.n, col, block_col, place.lane, place.split,
+                           static_cast<int>(threadIdx.x), p.whole_k != 0};
+    Reduce::template reduce<Tile, kRows>(smem.reduce, acc, out);
+  }
+};
+
+/// The `__global__` entry point: one per (kernel, rows of M per block, act-order).
+template <class Gemm, int kRows, bool kActOrder>
+__global__ static void __launch_bounds__(Gemm::kThreads) dequant_gemm_kernel(const KernelParams params) {
+  __shared__ typename Gemm::template SharedStorage<kRows> smem;
+  Gemm::template run<kRows, kActOrder>(params, smem);
+}
+
+}  // namespace opt4gptq

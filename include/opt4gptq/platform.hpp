@@ -1,0 +1,207 @@
+#pragma once
+/// @file
+/// The platform layer: the one header (besides the inline-assembly MathPolicy) that knows whether it is compiled by
+/// hipcc for AMD GPUs (HIP) or by nvcc for NVIDIA GPUs (CUDA). Everything else in the library is written once against
+/// the names defined here: the fp16 types, the packed-fp16 atomic add, the stream and error types, the runtime calls the
+/// host API needs, and the wave (warp) size.
+///
+/// Debian's HIP-on-NVIDIA headers do not compile with CUDA 13, so NVIDIA builds use the CUDA runtime directly rather
+/// than going through HIP.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+
+#if defined(_MSVC_LANG)
+#define OPT4GPTQ_CPLUSPLUS _MSVC_LANG
+#else
+#define OPT4GPTQ_CPLUSPLUS __cplusplus
+#endif
+#if OPT4GPTQ_CPLUSPLUS < 201703L
+#error "opt4gptq requires C++17: pass -std=c++17 to hipcc or nvcc (hipcc defaults to C++11)"
+#endif
+
+#if defined(__HIP__) || defined(__HIPCC__)
+#define OPT4GPTQ_BACKEND_HIP 1
+#include <hip/hip_fp16.h>
+#include <hip/hip_runtime.h>
+#elif defined(__CUDACC__)
+#define OPT4GPTQ_BACKEND_CUDA 1
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#else
+#error "opt4gptq headers must be compiled as GPU code: use hipcc (AMD, -x hip) or nvcc (NVIDIA, .cu or -x cu)"
+#endif
+
+/// Device function, always inlined (the kernel is one unrolled body; calls would spill the accumulators).
+#define OPT4GPTQ_DEVICE __device__ __forceinline__
+/// Function usable on host and device.
+#define OPT4GPTQ_HOST_DEVICE __host__ __device__ __forceinline__
+
+/// Defined while the compiler produces device code (the second pass of hipcc/nvcc).
+#if defined(__HIP_DEVICE_COMPILE__) || defined(__CUDA_ARCH__)
+#define OPT4GPTQ_DEVICE_PASS 1
+#endif
+
+namespace opt4gptq {
+
+using half = __half;
+using half2 = __half2;
+
+namespace platform {
+
+/// Threads that execute in lock step: 64 on AMD GCN/CDNA (gfx9, the DCU family), 32 on NVIDIA and on AMD RDNA.
+/// Only device code may depend on it: the host pass of hipcc cannot know the target and assumes gfx9's 64.
+#if defined(__HIP_DEVICE_COMPILE__)
+inline constexpr int kWaveSize = __AMDGCN_WAVEFRONT_SIZE;
+#elif defined(OPT4GPTQ_BACKEND_HIP)
+inline constexpr int kWaveSize = 64;
+#else
+inline constexpr int kWaveSize = 32;
+#endif
+
+#if defined(OPT4GPTQ_BACKEND_HIP)
+using stream_t = hipStream_t;
+using native_error_t = hipError_t;
+inline constexpr native_error_t kNativeSuccess = hipSuccess;
+inline constexpr const char* kBackendName = "HIP";
+inline native_error_t last_error() { return hipGetLastError(); }
+inline const char* error_string(native_error_t e) { return hipGetErrorString(e); }
+inline native_error_t device_count(int* count) { return hipGetDeviceCount(count); }
+inline native_error_t current_device(int* device) { return hipGetDevice(device); }
+inline native_error_t multiprocessor_count(int device, int* count) {
+  return hipDeviceGetAttribute(count, hipDeviceAttributeMultiprocessorCount, device);
+}
+template <class Kernel>
+inline native_error_t max_active_blocks(Kernel kernel, int threads, int* blocks) {
+  return hipOccupancyMaxActiveBlocksPerMultiprocessor(blocks, kernel, threads, 0);
+}
+inline native_error_t memset_2d_async(void* ptr, std::size_t pitch_bytes, std::size_t width_bytes, std::size_t height,
+                                      stream_t stream) {
+  if (pitch_bytes == width_bytes) return hipMemsetAsync(ptr, 0, width_bytes * height, stream);
+  return hipMemset2DAsync(ptr, pitch_bytes, 0, width_bytes, height, stream);
+}
+inline native_error_t copy_to_host_async(void* dst, const void* src, std::size_t bytes, stream_t stream) {
+  return hipMemcpyAsync(dst, src, bytes, hipMemcpyDeviceToHost, stream);
+}
+inline native_error_t stream_synchronize(stream_t stream) { return hipStreamSynchronize(stream); }
+// Memory, events and device names: used by the tests, examples and benchmarks (the kernels need none of them).
+using event_t = hipEvent_t;
+inline native_error_t device_malloc(void** ptr, std::size_t bytes) { return hipMalloc(ptr, bytes); }
+inline native_error_t device_free(void* ptr) { return hipFree(ptr); }
+inline native_error_t copy_to_device(void* dst, const void* src, std::size_t bytes) {
+  return hipMemcpy(dst, src, bytes, hipMemcpyHostToDevice);
+}
+inline native_error_t copy_to_host(void* dst, const void* src, std::size_t bytes) {
+  return hipMemcpy(dst, src, bytes, hipMemcpyDeviceToHost);
+}
+inline native_error_t copy_device_async(void* dst, const void* src, std::size_t bytes, stream_t stream) {
+  return hipMemcpyAsync(dst, src, bytes, hipMemcpyDeviceToDevice, stream);
+}
+inline native_error_t device_synchronize() { return hipDeviceSynchronize(); }
+inline native_error_t stream_create(stream_t* s) { return hipStreamCreateWithFlags(s, hipStreamNonBlocking); }
+inline native_error_t stream_destroy(stream_t s) { return hipStreamDestroy(s); }
+inline native_error_t event_create(event_t* e) { return hipEventCreate(e); }
+inline native_error_t event_destroy(event_t e) { return hipEventDestroy(e); }
+inline native_error_t event_record(event_t e, stream_t s) { return hipEventRecord(e, s); }
+inline native_error_t event_synchronize(event_t e) { return hipEventSynchronize(e); }
+inline native_error_t event_elapsed_ms(float* ms, event_t start, event_t stop) {
+  return hipEventElapsedTime(ms, start, stop);
+}
+inline native_error_t device_name(int device, char* name, int length) {
+  hipDeviceProp_t prop;
+  const native_error_t e = hipGetDeviceProperties(&prop, device);
+  if (e == hipSuccess) std::snprintf(name, static_cast<std::size_t>(length), "%s", prop.name);
+  return e;
+}
+#else
+using stream_t = cudaStream_t;
+using native_error_t = cudaError_t;
+inline constexpr native_error_t kNativeSuccess = cudaSuccess;
+inline constexpr const char* kBackendName = "CUDA";
+inline native_error_t last_error() { return cudaGetLastError(); }
+inline const char* error_string(native_error_t e) { return cudaGetErrorString(e); }
+inline native_error_t device_count(int* count) { return cudaGetDeviceCount(count); }
+inline native_error_t current_device(int* device) { return cudaGetDevice(device); }
+inline native_error_t multiprocessor_count(int device, int* count) {
+  return cudaDeviceGetAttribute(count, cudaDevAttrMultiProcessorCount, device);
+}
+template <class Kernel>
+inline native_error_t max_active_blocks(Kernel kernel, int threads, int* blocks) {
+  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, kernel, threads, 0);
+}
+inline native_error_t memset_2d_async(void* ptr, std::size_t pitch_bytes, std::size_t width_bytes, std::size_t height,
+                                      stream_t stream) {
+  if (pitch_bytes == width_bytes) return cudaMemsetAsync(ptr, 0, width_bytes * height, stream);
+  return cudaMemset2DAsync(ptr, pitch_bytes, 0, width_bytes, height, stream);
+}
+inline native_error_t copy_to_host_async(void* dst, const void* src, std::size_t bytes, stream_t stream) {
+  return cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream);
+}
+inline native_error_t stream_synchronize(stream_t stream) { return cudaStreamSynchronize(stream); }
+// Memory, events and device names: used by the tests, examples and benchmarks (the kernels need none of them).
+using event_t = cudaEvent_t;
+inline native_error_t device_malloc(void** ptr, std::size_t bytes) { return cudaMalloc(ptr, bytes); }
+inline native_error_t device_free(void* ptr) { return cudaFree(ptr); }
+inline native_error_t copy_to_device(void* dst, const void* src, std::size_t bytes) {
+  return cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice);
+}
+inline native_error_t copy_to_host(void* dst, const void* src, std::size_t bytes) {
+  return cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost);
+}
+inline native_error_t copy_device_async(void* dst, const void* src, std::size_t bytes, stream_t stream) {
+  return cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream);
+}
+inline native_error_t device_synchronize() { return cudaDeviceSynchronize(); }
+inline native_error_t stream_create(stream_t* s) { return cudaStreamCreateWithFlags(s, cudaStreamNonBlocking); }
+inline native_error_t stream_destroy(stream_t s) { return cudaStreamDestroy(s); }
+inline native_error_t event_create(event_t* e) { return cudaEventCreate(e); }
+inline native_error_t event_destroy(event_t e) { return cudaEventDestroy(e); }
+inline native_error_t event_record(event_t e, stream_t s) { return cudaEventRecord(e, s); }
+inline native_error_t event_synchronize(event_t e) { return cudaEventSynchronize(e); }
+inline native_error_t event_elapsed_ms(float* ms, event_t start, event_t stop) {
+  return cudaEventElapsedTime(ms, start, stop);
+}
+inline native_error_t device_name(int device, char* name, int length) {
+  cudaDeviceProp prop;
+  const native_error_t e = cudaGetDeviceProperties(&prop, device);
+  if (e == cudaSuccess) std::snprintf(name, static_cast<std::size_t>(length), "%s", prop.name);
+  return e;
+}
+#endif
+
+/// Reinterprets the bits of a trivially copyable value (std::bit_cast is C++20).
+template <class To, class From>
+OPT4GPTQ_HOST_DEVICE To bit_cast(const From& from) {
+  static_assert(sizeof(To) == sizeof(From), "bit_cast: sizes differ");
+  To to;
+  __builtin_memcpy(&to, &from, sizeof(To));
+  return to;
+}
+
+/// `*address += value` for two fp16 values, atomically for each half.
+/// - NVIDIA (sm_60+) and AMD gfx90a/gfx94x have a packed-fp16 global atomic (`RED.F16x2`, `global_atomic_pk_add_f16`).
+/// - gfx906 (HYGON DCU Z100, MI50/60) has none, and HIP 5.2 declares no `atomicAdd(__half2*)` for any AMD target, so
+///   it is a 32-bit compare-and-swap loop (`global_atomic_cmpswap`), retried while another thread changed the word.
+OPT4GPTQ_DEVICE void atomic_add_half2(half2* address, half2 value) {
+#if defined(OPT4GPTQ_BACKEND_CUDA)
+  atomicAdd(address, value);
+#elif defined(__gfx90a__) || defined(__gfx940__) || defined(__gfx941__) || defined(__gfx942__)
+  using v2f16 = _Float16 __attribute__((ext_vector_type(2)));
+  using global_v2f16_ptr = __attribute__((address_space(1))) v2f16*;
+  __builtin_amdgcn_global_atomic_fadd_v2f16((global_v2f16_ptr)(address), bit_cast<v2f16>(value));
+#else
+  unsigned int* word = reinterpret_cast<unsigned int*>(address);
+  unsigned int observed = *word;
+  unsigned int assumed;
+  do {
+    assumed = observed;
+    const half2 sum = __hadd2(bit_cast<half2>(assumed), value);
+    observed = atomicCAS(word, assumed, bit_cast<unsigned int>(sum));
+  } while (observed != assumed);
+#endif
+}
+
+}  // namespace platform
+}  // namespace opt4gptq

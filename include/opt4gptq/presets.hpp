@@ -1,0 +1,37 @@
+#pragma once
+/// @file
+/// The shipped combinations: the paper's ablation (Baseline, one optimization at a time, all three), as types to pass
+/// to `launch<>`. Any other combination, or a policy of your own, is `DequantGemm<YourLoad, YourReduce, YourMath>`.
+///
+/// | preset   | LoadPolicy | ReducePolicy         | MathPolicy    | tile        | accumulation                         |
+/// |----------|------------|----------------------|---------------|-------------|--------------------------------------|
+/// | Baseline | LoadScalar | ReduceGlobalAtomic   | MathBuiltin   | ExllamaTile | fp16 8-term, fp32 per thread, fp16 C |
+/// | Smb      | LoadScalar | ReduceSharedBuffered | MathBuiltin   | SplitKTile  | fp16 8-term, fp32 in block           |
+/// | Vml      | LoadHalf2  | ReduceGlobalAtomic   | MathBuiltin   | ExllamaTile | as Baseline                          |
+/// | Ila      | LoadScalar | ReduceGlobalAtomic   | MathInlineAsm | ExllamaTile | as Baseline                          |
+/// | Opt4Gptq | LoadHalf2  | ReduceSharedBuffered | MathInlineAsm | SplitKTile  | as Smb                               |
+/// "fp16 8-term": each 8-row dot product is an fp16 chain (see policy/math.hpp); "fp16 C": partial sums of different
+/// blocks or threads meet in C through fp16 atomics; "fp32 in block": a block's K range is summed in fp32 and written
+/// once (stored when one block spans K, else one fp16 atomic per output per block).
+/// @ingroup presets
+
+#include "kernel/dequant_gemm.hpp"
+#include "policy/load.hpp"
+#include "policy/math.hpp"
+#include "policy/reduce.hpp"
+#include "tile.hpp"
+
+namespace opt4gptq::presets {
+
+/// The structure of vLLM's exllama-derived kernel (the paper's baseline).
+using Baseline = DequantGemm<LoadScalar, ReduceGlobalAtomic, MathBuiltin, ExllamaTile>;
+/// SMB-Opt alone: the shared-memory hierarchical reduction (with the tile it needs: 8 K sub-slices per block).
+using Smb = DequantGemm<LoadScalar, ReduceSharedBuffered, MathBuiltin, SplitKTile>;
+/// VML-Opt alone: half2 activation loads.
+using Vml = DequantGemm<LoadHalf2, ReduceGlobalAtomic, MathBuiltin, ExllamaTile>;
+/// ILA-Opt alone: inline-assembly packed fp16.
+using Ila = DequantGemm<LoadScalar, ReduceGlobalAtomic, MathInlineAsm, ExllamaTile>;
+/// All three: the paper's Opt4GPTQ.
+using Opt4Gptq = DequantGemm<LoadHalf2, ReduceSharedBuffered, MathInlineAsm, SplitKTile>;
+
+}  // namespace opt4gptq::presets

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages opt4gptq builds with, when any is missing: CMake, a C++ compiler, Catch2, Doxygen,
+# and ROCm's HIP compiler, runtime headers and rocPRIM (Debian's hipcc targets gfx906 = HYGON DCU Z100, gfx90a,
+# gfx940). The CUDA toolkit is not a Debian package: NVIDIA builds use the one at /usr/local/cuda when present.
+set -euo pipefail
+packages=(cmake make g++ catch2 doxygen hipcc libamdhip64-dev librocprim-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install_deps: all packages present"
+  exit 0
+fi
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "install_deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,205 @@
+#pragma once
+// Shared helpers of the GPU tests: device buffers, random GPTQ layers, and one call of a kernel checked against the
+// fp64 reference with the output poisoned first and the memory around it watched.
+
+#include <opt4gptq/opt4gptq.hpp>
+#include <opt4gptq/reference/gptq_reference.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+namespace test {
+
+namespace ref = opt4gptq::reference;
+namespace platform = opt4gptq::platform;
+
+inline bool gpu_available() {
+  int count = 0;
+  const bool ok = platform::device_count(&count) == platform::kNativeSuccess && count > 0;
+  (void)platform::last_error();  // a failed query leaves an error behind; do not let it leak into the next launch
+  return ok;
+}
+
+/// Device tests call this first: without a GPU the test is reported as skipped (CTest SKIP_REGULAR_EXPRESSION).
+#define OPT4GPTQ_REQUIRE_GPU_OR_SKIP()                              \
+  do {                                                              \
+    if (!::test::gpu_available()) {                                 \
+      WARN("no GPU visible: device test skipped");                  \
+      return;                                                       \
+    }                                                               \
+  } while (0)
+
+#define OPT4GPTQ_CHECK_RUNTIME(expr) REQUIRE((expr) == ::opt4gptq::platform::kNativeSuccess)
+
+template <class T>
+class DeviceArray {
+ public:
+  DeviceArray() = default;
+  explicit DeviceArray(std::size_t count) : count_(count) {
+    void* p = nullptr;
+    OPT4GPTQ_CHECK_RUNTIME(platform::device_malloc(&p, std::max<std::size_t>(count, 1) * sizeof(T)));
+    ptr_ = static_cast<T*>(p);
+  }
+  explicit DeviceArray(const std::vector<T>& host) : DeviceArray(host.size()) { upload(host); }
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
+  DeviceArray(DeviceArray&& o) noexcept : ptr_(o.ptr_), count_(o.count_) { o.ptr_ = nullptr; }
+  DeviceArray& operator=(DeviceArray&& o) noexcept {
+    std::swap(ptr_, o.ptr_);
+    std::swap(count_, o.count_);
+    return *this;
+  }
+  ~DeviceArray() {
+    if (ptr_) (void)platform::device_free(ptr_);
+  }
+  void upload(const std::vector<T>& host) {
+    REQUIRE(host.size() <= count_);
+    OPT4GPTQ_CHECK_RUNTIME(platform::copy_to_device(ptr_, host.data(), host.size() * sizeof(T)));
+  }
+  std::vector<T> download() const {
+    std::vector<T> host(count_);
+    OPT4GPTQ_CHECK_RUNTIME(platform::copy_to_host(host.data(), ptr_, count_ * sizeof(T)));
+    return host;
+  }
+  T* get() const { return ptr_; }
+  std::size_t size() const { return count_; }
+
+ private:
+  T* ptr_ = nullptr;
+  std::size_t count_ = 0;
+};
+
+struct LayerSpec {
+  int k = 256;
+  int n = 256;
+  int group_size = 128;
+  bool symmetric = true;
+  opt4gptq::ZeroPointFormat format = opt4gptq::ZeroPointFormat::kGptqV1;
+  bool act_order = false;
+  std::uint32_t seed = 1;
+};
+
+inline std::string describe(const LayerSpec& s) {
+  return "k=" + std::to_string(s.k) + " n=" + std::to_string(s.n) + " group_size=" + std::to_string(s.group_size) +
+         (s.symmetric ? " sym" : " asym") + (s.format == opt4gptq::ZeroPointFormat::kGptqV1 ? " v1" : " v2") +
+         (s.act_order ? " act-order" : "");
+}
+
+/// A random layer (normal weights, a random act-order permutation when asked), quantized to exact GPTQ tensors.
+inline ref::QuantizedLayer make_layer(const LayerSpec& s) {
+  std::mt19937 rng(s.seed);
+  std::normal_distribution<float> normal(0.0f, 0.02f);
+  std::vector<float> w(static_cast<std::size_t>(s.k) * s.n);
+  for (float& x : w) x = normal(rng);
+  ref::QuantizeOptions o;
+  o.group_size = s.group_size;
+  o.symmetric = s.symmetric;
+  o.format = s.format;
+  if (s.act_order) {
+    o.order.resize(s.k);
+    std::iota(o.order.begin(), o.order.end(), 0);
+    std::shuffle(o.order.begin(), o.order.end(), rng);
+  }
+  return ref::quantize_rtn(w, s.k, s.n, o);
+}
+
+/// Random fp16 activations [m][lda] (columns past k are random too: they must not be read).
+inline std::vector<std::uint16_t> random_activations(int m, std::int64_t lda, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<std::uint16_t> a(static_cast<std::size_t>(m) * lda);
+  for (auto& x : a) x = ref::float_to_half_bits(normal(rng));
+  return a;
+}
+
+/// A layer's tensors on the device, the act-order ones prepared.
+struct DeviceLayer {
+  ref::QuantizedLayer host;
+  DeviceArray<std::int32_t> qweight, qzeros, g_idx;
+  DeviceArray<std::uint16_t> scales;
+  DeviceArray<unsigned char> prepared_buffer;
+  opt4gptq::PreparedActOrder prepared;
+  bool act_order = false;
+
+  explicit DeviceLayer(ref::QuantizedLayer layer, bool force_prepare = false)
+      : host(std::move(layer)), qweight(host.qweight), qzeros(host.qzeros), g_idx(host.g_idx), scales(host.scales) {
+    act_order = force_prepare || host.act_order();
+    if (act_order) {
+      const std::size_t bytes = opt4gptq::act_order_buffer_bytes(host.k, host.n, host.num_groups);
+      prepared_buffer = DeviceArray<unsigned char>(bytes);
+      const opt4gptq::Status s =
+          opt4gptq::prepare_act_order(qweight.get(), 0, g_idx.get(), host.k, host.n, host.num_groups,
+                                      prepared_buffer.get(), bytes, nullptr, &prepared);
+      INFO(s.message);
+      REQUIRE(s.ok());
+      const opt4gptq::Status checked = opt4gptq::check_act_order(prepared, nullptr);
+      INFO(checked.message);
+      REQUIRE(checked.ok());
+    }
+  }
+
+  /// The problem for this layer: the caller fills a, c, m and strides.
+  opt4gptq::GemmProblem problem() const {
+    opt4gptq::GemmProblem p;
+    p.n = host.n;
+    p.k = host.k;
+    p.qweight = act_order ? nullptr : qweight.get();
+    p.qzeros = qzeros.get();
+    p.scales = reinterpret_cast<const opt4gptq::half*>(scales.get());
+    p.group_size = host.group_size;
+    p.num_groups = host.num_groups;
+    p.zero_format = host.format;
+    p.act_order = act_order ? &prepared : nullptr;
+    return p;
+  }
+};
+
+inline constexpr std::uint16_t kPoison = 0x7E00;    // fp16 NaN: an output left unwritten shows up as non-finite
+inline constexpr std::uint16_t kSentinel = 0x3C01;  // a value no kernel writes into memory around the output
+
+/// One call of `Gemm` on m rows; C has row stride ldc (0 = n) and a guard row after it. Returns C [m][ldc].
+struct CallResult {
+  opt4gptq::Status status;
+  opt4gptq::LaunchShape shape;
+  std::vector<std::uint16_t> c;
+  long long touched_outside = 0;  // elements outside [m][n] that changed
+};
+
+template <class Gemm>
+CallResult call(const DeviceLayer& layer, const opt4gptq::GemmProblem& base, int m, const DeviceArray<std::uint16_t>& a,
+                std::int64_t lda, std::int64_t ldc) {
+  const int n = base.n;
+  const std::int64_t ld = ldc ? ldc : n;
+  std::vector<std::uint16_t> init(static_cast<std::size_t>(m + 1) * ld, kSentinel);
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) init[static_cast<std::size_t>(i) * ld + j] = kPoison;
+  DeviceArray<std::uint16_t> c(init);
+
+  opt4gptq::GemmProblem p = base;
+  p.m = m;
+  p.a = reinterpret_cast<const opt4gptq::half*>(a.get());
+  p.lda = lda;
+  p.c = reinterpret_cast<opt4gptq::half*>(c.get());
+  p.ldc = ldc;
+  CallResult r;
+  r.status = opt4gptq::launch_shape<Gemm>(p, &r.shape);
+  if (r.status.ok()) r.status = opt4gptq::launch<Gemm>(p, nullptr);
+  OPT4GPTQ_CHECK_RUNTIME(platform::device_synchronize());
+  std::vector<std::uint16_t> out = c.download();
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const std::int64_t row = static_cast<std::int64_t>(i) / ld, col = static_cast<std::int64_t>(i) % ld;
+    if ((row >= m || col >= n) && out[i] != kSentinel) ++r.touched_outside;
+  }
+  out.resize(static_cast<std::size_t>(m) * ld);
+  r.c = std::move(out);
+  (void)layer;
+  return r;
+}
+
+}  // namespace test

@@ -1,0 +1,134 @@
+// Correctness of one kernel combination over every shape class, against the fp64 reference. Included by a generated
+// file per combination that defines OPT4GPTQ_TEST_COMBINATION (index into combinations.hpp) and OPT4GPTQ_TEST_NAME
+// (a string literal used in test names and tags), so that each combination compiles in its own translation unit.
+
+#include "../common/test_support.hpp"
+#include "combinations.hpp"
+
+namespace {
+
+using Gemm = test::Combination<OPT4GPTQ_TEST_COMBINATION>::type;
+namespace ref = opt4gptq::reference;
+
+constexpr int kRowCounts[] = {1, 3, 8, 9, 31, 64, 200};
+
+// Bounds for fp16 outputs: the output rounding (2^-11 relative), the 8-term fp16 partial sums, and fp16 atomics
+// (each K block's sum added in fp16). A wrong zero convention, a wrong group or a lost K block is off by 1e-2 or far
+// more; every element must be written (C is poisoned with NaN) and finite.
+constexpr double kMaxRelative = 5e-3;
+constexpr double kMaxAbsOverRms = 5e-2;
+
+struct Coverage {
+  int single_k_block = 0;
+  int several_k_blocks = 0;
+};
+
+/// Runs every row count on one layer. `base` may carry strides (views); `w` is the dense fp64 dequantized layer the
+/// problem means; A gets `lda_pad` extra columns per row and C `ldc_pad` (both stay unread / unwritten).
+void check_all_rows(const test::DeviceLayer& layer, const opt4gptq::GemmProblem& base, const std::vector<double>& w,
+                    int lda_pad, int ldc_pad, Coverage& coverage) {
+  for (const int m : kRowCounts) {
+    const std::int64_t lda = base.k + lda_pad;
+    const std::int64_t ldc = ldc_pad ? base.n + ldc_pad : 0;
+    const std::vector<std::uint16_t> a = test::random_activations(m, lda, 1000 + m);
+    const test::DeviceArray<std::uint16_t> a_device(a);
+    const std::vector<double> expected = ref::gemm(m, base.n, base.k, a.data(), lda, w);
+    const test::CallResult r = test::call<Gemm>(layer, base, m, a_device, lda_pad ? lda : 0, ldc);
+    INFO("m=" << m << " lda=" << lda << " ldc=" << (ldc ? ldc : base.n) << " grid=" << r.shape.grid_x << "x"
+              << r.shape.grid_y << "x" << r.shape.grid_z << " status: " << r.status.message);
+    REQUIRE(r.status.ok());
+    const ref::ErrorReport e = ref::compare(r.c.data(), m, base.n, ldc, expected);
+    INFO("relative error " << e.relative << ", max abs " << e.max_abs << " (reference rms " << e.ref_rms << "), "
+                           << e.non_finite << " non-finite");
+    CHECK(e.non_finite == 0);
+    CHECK(e.relative < kMaxRelative);
+    CHECK(e.max_abs <= kMaxAbsOverRms * e.ref_rms);
+    CHECK(r.touched_outside == 0);
+    (r.shape.grid_z == 1 ? coverage.single_k_block : coverage.several_k_blocks)++;
+  }
+}
+
+void check_layer(const test::LayerSpec& spec, Coverage& coverage, int lda_pad = 0, int ldc_pad = 0) {
+  INFO(test::describe(spec));
+  const test::DeviceLayer layer(test::make_layer(spec));
+  check_all_rows(layer, layer.problem(), ref::dequantize(layer.host), lda_pad, ldc_pad, coverage);
+}
+
+}  // namespace
+
+TEST_CASE(OPT4GPTQ_TEST_NAME ": dense layers, group sizes, v1/v2, sym/asym", "[gpu][" OPT4GPTQ_TEST_NAME "]") {
+  OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
+  using opt4gptq::ZeroPointFormat;
+  Coverage coverage;
+  // N and K off every tile (N not a multiple of 128 or 512 columns, K not a multiple of the 1024-row stage).
+  check_layer({384, 264, 128, true, ZeroPointFormat::kGptqV1, false, 1}, coverage);
+  check_layer({1152, 776, 128, false, ZeroPointFormat::kGptqV2, false, 2}, coverage);
+  check_layer({512, 1032, 32, false, ZeroPointFormat::kGptqV1, false, 3}, coverage);
+  check_layer({640, 136, 64, true, ZeroPointFormat::kGptqV2, false, 4}, coverage);
+  check_layer({1000, 200, -1, false, ZeroPointFormat::kGptqV1, false, 5}, coverage);
+  check_layer({96, 72, 32, false, ZeroPointFormat::kGptqV2, false, 6}, coverage);
+  // Long K: several stages per block and several K blocks.
+  check_layer({4096, 264, 128, false, ZeroPointFormat::kGptqV1, false, 7}, coverage);
+  // Wide N: enough column tiles that adaptive tiles use one K block at large M.
+  check_layer({2048, 8200, 128, true, ZeroPointFormat::kGptqV2, false, 8}, coverage);
+  CHECK(coverage.several_k_blocks > 0);
+}
+
+TEST_CASE(OPT4GPTQ_TEST_NAME ": act-order layers", "[gpu][" OPT4GPTQ_TEST_NAME "]") {
+  OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
+  using opt4gptq::ZeroPointFormat;
+  Coverage coverage;
+  check_layer({1024, 264, 128, false, ZeroPointFormat::kGptqV1, true, 11}, coverage);
+  check_layer({768, 520, 32, true, ZeroPointFormat::kGptqV2, true, 12}, coverage);
+  check_layer({2560, 136, 64, false, ZeroPointFormat::kGptqV2, true, 13}, coverage);
+  CHECK(coverage.several_k_blocks + coverage.single_k_block == 3 * 7);
+}
+
+TEST_CASE(OPT4GPTQ_TEST_NAME ": tensor-parallel shards and strided views", "[gpu][" OPT4GPTQ_TEST_NAME "]") {
+  OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
+  using opt4gptq::ZeroPointFormat;
+  Coverage coverage;
+  {
+    // Row shard of an act-order layer: rows [328, 1536) of 2048 (not group-aligned), g_idx sliced, scales and
+    // qzeros of all 16 groups. Groups now have uneven sizes inside the shard.
+    INFO("act-order row shard");
+    const ref::QuantizedLayer whole = test::make_layer({2048, 264, 128, false, ZeroPointFormat::kGptqV1, true, 21});
+    const ref::QuantizedLayer shard = ref::row_shard(whole, 328, 1536, true);
+    const test::DeviceLayer layer(shard);
+    REQUIRE(layer.act_order);
+    check_all_rows(layer, layer.problem(), ref::dequantize(shard), 0, 0, coverage);
+  }
+  {
+    // Row shard of a layer without act-order: rows [256, 768) with its own 8 groups of 64.
+    INFO("row shard");
+    const ref::QuantizedLayer whole = test::make_layer({1024, 520, 64, true, ZeroPointFormat::kGptqV2, false, 22});
+    const ref::QuantizedLayer shard = ref::row_shard(whole, 256, 768, false);
+    const test::DeviceLayer layer(shard);
+    REQUIRE_FALSE(layer.act_order);
+    check_all_rows(layer, layer.problem(), ref::dequantize(shard), 0, 0, coverage);
+  }
+  {
+    // Column shard as a view into the whole layer's tensors (no copy): columns [264, 776) of 1024, through strides.
+    INFO("column shard view, with strided A and C");
+    const test::LayerSpec spec{640, 1024, 128, false, ZeroPointFormat::kGptqV1, false, 23};
+    const test::DeviceLayer layer(test::make_layer(spec));
+    const int n0 = 264, n1 = 776;
+    opt4gptq::GemmProblem view = layer.problem();
+    view.n = n1 - n0;
+    view.qweight = layer.qweight.get() + n0;
+    view.ldq = spec.n;
+    view.qzeros = layer.qzeros.get() + n0 / 8;
+    view.ldz = spec.n / 8;
+    view.scales = reinterpret_cast<const opt4gptq::half*>(layer.scales.get()) + n0;
+    view.lds = spec.n;
+    check_all_rows(layer, view, ref::dequantize(ref::column_shard(layer.host, n0, n1)), 16, 24, coverage);
+  }
+  {
+    // Column shard of an act-order layer, copied out as an engine's loader does, then prepared.
+    INFO("act-order column shard");
+    const ref::QuantizedLayer whole = test::make_layer({512, 1024, 32, true, ZeroPointFormat::kGptqV2, true, 24});
+    const ref::QuantizedLayer shard = ref::column_shard(whole, 512, 768);
+    const test::DeviceLayer layer(shard);
+    check_all_rows(layer, layer.problem(), ref::dequantize(shard), 0, 0, coverage);
+  }
+}

@@ -1,0 +1,173 @@
+// Device behaviour beyond plain correctness: the act-order prepare step, invalid g_idx, determinism of the
+// in-block reduction, the fp16 overflow that fp32 dot products avoid, and launches that must not run.
+
+#include "../common/test_support.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+using namespace opt4gptq;
+namespace ref = opt4gptq::reference;
+
+TEST_CASE("prepare_act_order sorts rows by group, stably, padding each group to 8 rows", "[gpu][act-order]") {
+  OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
+  // A row shard of an act-order layer: uneven group sizes (some not multiples of 8), groups in scattered order.
+  const ref::QuantizedLayer whole = test::make_layer({4096, 64, 128, false, ZeroPointFormat::kGptqV1, true, 31});
+  const ref::QuantizedLayer shard = ref::row_shard(whole, 1000, 3000, true);
+  const test::DeviceLayer layer(shard);
+  const int k = shard.k, n = shard.n, groups = shard.num_groups;
+
+  // Host model: groups in order, rows of a group in their original order, each group padded to a multiple of 8.
+  std::vector<int> expected_perm, expected_word_group;
+  for (int g = 0; g < groups; ++g) {
+    int count = 0;
+    for (int row = 0; row < k; ++row)
+      if (shard.g_idx[row] == g) {
+        expected_perm.push_back(row);
+        ++count;
+      }
+    while (count % 8 != 0) {
+      expected_perm.push_back(-1);
+      ++count;
+    }
+    for (int w = 0; w < count / 8; ++w) expected_word_group.push_back(g);
+  }
+  const int rows_used = static_cast<int>(expected_perm.size());
+  REQUIRE(rows_used > k);  // the shard's groups are uneven, so there is padding
+  REQUIRE(rows_used <= layer.prepared.k_rows_max);
+
+  std::vector<std::int32_t> perm(layer.prepared.k_rows_max), word_group(layer.prepared.k_rows_max / 8), info(2);
+  std::vector<std::int32_t> sorted(static_cast<std::size_t>(layer.prepared.k_rows_max / 8) * n);
+  OPT4GPTQ_CHECK_RUNTIME(platform::copy_to_host(perm.data(), layer.prepared.perm, perm.size() * 4));
+  OPT4GPTQ_CHECK_RUNTIME(platform::copy_to_host(word_group.data(), layer.prepared.word_group, word_group.size() * 4));
+  OPT4GPTQ_CHECK_RUNTIME(platform::copy_to_host(info.data(), layer.prepared.info, 8));
+  OPT4GPTQ_CHECK_RUNTIME(platform::copy_to_host(sorted.data(), layer.prepared.qweight, sorted.size() * 4));
+  CHECK(info[0] == rows_used);
+  CHECK(info[1] == 0);
+  for (int i = 0; i < rows_used; ++i) REQUIRE(perm[i] == expected_perm[i]);
+  for (int i = rows_used; i < layer.prepared.k_rows_max; ++i) REQUIRE(perm[i] == -1);
+  for (int w = 0; w < rows_used / 8; ++w) REQUIRE(word_group[w] == expected_word_group[w]);
+  for (int i = 0; i < layer.prepared.k_rows_max; ++i)
+    for (int c = 0; c < n; ++c) {
+      const int q = format::unpack(static_cast<std::uint32_t>(sorted[(i / 8) * n + c]), i % 8);
+      REQUIRE(q == (perm[i] >= 0 ? shard.q(perm[i], c) : 0));
+    }
+}
+
+TEST_CASE("an out-of-range g_idx entry is reported and poisons the output", "[gpu][act-order]") {
+  OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
+  ref::QuantizedLayer bad = test::make_layer({512, 128, 64, true, ZeroPointFormat::kGptqV1, true, 41});
+  bad.g_idx[77] = bad.num_groups;  // one past the end
+  CHECK(validate_g_idx(bad.g_idx.data(), bad.k, bad.num_groups).code == StatusCode::kInvalidData);
+
+  test::DeviceArray<std::int32_t> qweight(bad.qweight), g_idx(bad.g_idx), qzeros(bad.qzeros);
+  test::DeviceArray<std::uint16_t> scales(bad.scales);
+  const std::size_t bytes = act_order_buffer_bytes(bad.k, bad.n, bad.num_groups);
+  test::DeviceArray<unsigned char> buffer(bytes);
+  PreparedActOrder prepared;
+  REQUIRE(prepare_act_order(qweight.get(), 0, g_idx.get(), bad.k, bad.n, bad.num_groups, buffer.get(), bytes, nullptr,
+                            &prepared)
+              .ok());
+  const Status checked = check_act_order(prepared, nullptr);
+  CHECK(checked.code == StatusCode::kInvalidData);
+  CHECK(std::string(checked.message).rfind("g_idx:", 0) == 0);
+
+  const int m = 4;
+  const test::DeviceArray<std::uint16_t> a(test::random_activations(m, bad.k, 5));
+  test::DeviceArray<std::uint16_t> c(std::vector<std::uint16_t>(m * bad.n, 0));
+  GemmProblem p;
+  p.m = m;
+  p.n = bad.n;
+  p.k = bad.k;
+  p.a = reinterpret_cast<const half*>(a.get());
+  p.qzeros = qzeros.get();
+  p.scales = reinterpret_cast<const half*>(scales.get());
+  p.group_size = bad.group_size;
+  p.num_groups = bad.num_groups;
+  p.act_order = &prepared;
+  p.c = reinterpret_cast<half*>(c.get());
+  REQUIRE(launch<presets::Opt4Gptq>(p, nullptr).ok());
+  OPT4GPTQ_CHECK_RUNTIME(platform::device_synchronize());
+  const std::vector<std::uint16_t> out = c.download();
+  const auto nan_count = std::count_if(out.begin(), out.end(),
+                                       [](std::uint16_t h) { return std::isnan(ref::half_bits_to_float(h)); });
+  CHECK(nan_count == static_cast<long>(out.size()));
+  REQUIRE(launch<presets::Baseline>(p, nullptr).ok());
+  OPT4GPTQ_CHECK_RUNTIME(platform::device_synchronize());
+  const std::vector<std::uint16_t> out2 = c.download();
+  CHECK(std::all_of(out2.begin(), out2.end(), [](std::uint16_t h) { return std::isnan(ref::half_bits_to_float(h)); }));
+}
+
+TEST_CASE("SharedBuffered with one K block is bitwise reproducible", "[gpu][determinism]") {
+  OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
+  const test::DeviceLayer layer(test::make_layer({1024, 2048, 128, false, ZeroPointFormat::kGptqV2, false, 51}));
+  const int m = 8;
+  const test::DeviceArray<std::uint16_t> a(test::random_activations(m, layer.host.k, 52));
+  const test::CallResult first = test::call<presets::Opt4Gptq>(layer, layer.problem(), m, a, 0, 0);
+  REQUIRE(first.status.ok());
+  REQUIRE(first.shape.grid_z == 1);  // K = 1024 is one stage: one K block, plain stores
+  CHECK_FALSE(first.shape.zero_fill_output);
+  for (int run = 0; run < 5; ++run) {
+    const test::CallResult again = test::call<presets::Opt4Gptq>(layer, layer.problem(), m, a, 0, 0);
+    REQUIRE(again.c == first.c);
+  }
+}
+
+TEST_CASE("fp32 dot products survive activations that overflow the fp16 chain", "[gpu][precision]") {
+  OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
+  // Positive weights (q - z up to 7) and activations of 3000: the fp16 chain adds 4 products per half,
+  // 4 * 3000 * 7 = 84000 > 65504, and becomes infinite; the outputs themselves (~3000) fit in fp16.
+  const int k = 256, n = 64, m = 2;
+  std::vector<float> w(k * n);
+  for (int i = 0; i < k * n; ++i) w[i] = 1e-3f * static_cast<float>(i % 7 + 1);
+  ref::QuantizeOptions o;
+  o.group_size = 128;
+  o.symmetric = true;
+  const test::DeviceLayer layer(ref::quantize_rtn(w, k, n, o));
+  std::vector<std::uint16_t> a(m * k);
+  for (int i = 0; i < m * k; ++i) a[i] = ref::float_to_half_bits(3000.0f + static_cast<float>(i % 13));
+  const test::DeviceArray<std::uint16_t> a_device(a);
+  const std::vector<double> expected = ref::gemm(m, n, k, a.data(), 0, ref::dequantize(layer.host));
+
+  const test::CallResult fp16 = test::call<presets::Opt4Gptq>(layer, layer.problem(), m, a_device, 0, 0);
+  const test::CallResult fp32 =
+      test::call<DequantGemm<LoadHalf2, ReduceSharedBuffered, MathDot2F32>>(layer, layer.problem(), m, a_device, 0, 0);
+  REQUIRE(fp16.status.ok());
+  REQUIRE(fp32.status.ok());
+  CHECK(ref::compare(fp16.c.data(), m, n, 0, expected).non_finite > 0);  // the hazard is real
+  const ref::ErrorReport e = ref::compare(fp32.c.data(), m, n, 0, expected);
+  CHECK(e.non_finite == 0);
+  CHECK(e.relative < 2e-3);
+}
+
+TEST_CASE("every preset runs on a non-default stream", "[gpu][stream]") {
+  OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
+  const test::DeviceLayer layer(test::make_layer({2048, 1024, 128, true, ZeroPointFormat::kGptqV1, false, 61}));
+  const int m = 3;
+  const std::vector<std::uint16_t> a = test::random_activations(m, layer.host.k, 62);
+  const test::DeviceArray<std::uint16_t> a_device(a);
+  const std::vector<double> expected = ref::gemm(m, layer.host.n, layer.host.k, a.data(), 0, ref::dequantize(layer.host));
+  platform::stream_t stream;
+  OPT4GPTQ_CHECK_RUNTIME(platform::stream_create(&stream));
+  auto run = [&](auto preset) {
+    using Gemm = decltype(preset);
+    test::DeviceArray<std::uint16_t> c(std::vector<std::uint16_t>(m * layer.host.n, test::kPoison));
+    GemmProblem p = layer.problem();
+    p.m = m;
+    p.a = reinterpret_cast<const half*>(a_device.get());
+    p.c = reinterpret_cast<half*>(c.get());
+    REQUIRE(launch<Gemm>(p, stream).ok());
+    REQUIRE(platform::stream_synchronize(stream) == platform::kNativeSuccess);
+    const std::vector<std::uint16_t> out = c.download();
+    const ref::ErrorReport e = ref::compare(out.data(), m, layer.host.n, 0, expected);
+    CHECK(e.non_finite == 0);
+    CHECK(e.relative < 5e-3);
+  };
+  run(presets::Baseline{});
+  run(presets::Smb{});
+  run(presets::Vml{});
+  run(presets::Ila{});
+  run(presets::Opt4Gptq{});
+  OPT4GPTQ_CHECK_RUNTIME(platform::stream_destroy(stream));
+}
