@@ -38,7 +38,7 @@ rc=$?
 note "gpu tests: exit $rc, $(tail -n 2 "$out/gpu_tests.log" | tr -s ' \n' ' ') ($(( $(date +%s) - start )) s)"
 [ $rc -eq 0 ] || status=1
 
-for example in quickstart custom_policies; do
+for example in quickstart custom_policies checkpoint_layer; do
   "$build/examples/$example" > "$out/$example.log" 2>&1
   rc=$?
   note "example $example: exit $rc: $(tail -n 1 "$out/$example.log")"

@@ -102,6 +102,22 @@ inline native_error_t copy_device_async(void* dst, const void* src, std::size_t 
 inline native_error_t device_synchronize() { return hipDeviceSynchronize(); }
 inline native_error_t stream_create(stream_t* s) { return hipStreamCreateWithFlags(s, hipStreamNonBlocking); }
 inline native_error_t stream_destroy(stream_t s) { return hipStreamDestroy(s); }
+using graph_exec_t = hipGraphExec_t;
+/// Captures what `issue(stream)` enqueues on `stream` into an executable graph (benchmarks replay launches this way).
+template <class F>
+inline native_error_t capture_graph(stream_t stream, F&& issue, graph_exec_t* exec) {
+  native_error_t e = hipStreamBeginCapture(stream, hipStreamCaptureModeRelaxed);
+  if (e != hipSuccess) return e;
+  issue(stream);
+  hipGraph_t graph;
+  e = hipStreamEndCapture(stream, &graph);
+  if (e != hipSuccess) return e;
+  e = hipGraphInstantiate(exec, graph, nullptr, nullptr, 0);
+  (void)hipGraphDestroy(graph);
+  return e;
+}
+inline native_error_t graph_launch(graph_exec_t exec, stream_t s) { return hipGraphLaunch(exec, s); }
+inline native_error_t graph_destroy(graph_exec_t exec) { return hipGraphExecDestroy(exec); }
 inline native_error_t event_create(event_t* e) { return hipEventCreate(e); }
 inline native_error_t event_destroy(event_t e) { return hipEventDestroy(e); }
 inline native_error_t event_record(event_t e, stream_t s) { return hipEventRecord(e, s); }
@@ -109,6 +125,10 @@ inline native_error_t event_synchronize(event_t e) { return hipEventSynchronize(
 inline native_error_t event_elapsed_ms(float* ms, event_t start, event_t stop) {
   return hipEventElapsedTime(ms, start, stop);
 }
+inline native_error_t l2_cache_bytes(int device, int* bytes) {
+  return hipDeviceGetAttribute(bytes, hipDeviceAttributeL2CacheSize, device);
+}
+inline native_error_t driver_version(int* version) { return hipDriverGetVersion(version); }
 inline native_error_t device_name(int device, char* name, int length) {
   hipDeviceProp_t prop;
   const native_error_t e = hipGetDeviceProperties(&prop, device);
@@ -156,6 +176,22 @@ inline native_error_t copy_device_async(void* dst, const void* src, std::size_t 
 inline native_error_t device_synchronize() { return cudaDeviceSynchronize(); }
 inline native_error_t stream_create(stream_t* s) { return cudaStreamCreateWithFlags(s, cudaStreamNonBlocking); }
 inline native_error_t stream_destroy(stream_t s) { return cudaStreamDestroy(s); }
+using graph_exec_t = cudaGraphExec_t;
+/// Captures what `issue(stream)` enqueues on `stream` into an executable graph (benchmarks replay launches this way).
+template <class F>
+inline native_error_t capture_graph(stream_t stream, F&& issue, graph_exec_t* exec) {
+  native_error_t e = cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed);
+  if (e != cudaSuccess) return e;
+  issue(stream);
+  cudaGraph_t graph;
+  e = cudaStreamEndCapture(stream, &graph);
+  if (e != cudaSuccess) return e;
+  e = cudaGraphInstantiate(exec, graph, 0);
+  (void)cudaGraphDestroy(graph);
+  return e;
+}
+inline native_error_t graph_launch(graph_exec_t exec, stream_t s) { return cudaGraphLaunch(exec, s); }
+inline native_error_t graph_destroy(graph_exec_t exec) { return cudaGraphExecDestroy(exec); }
 inline native_error_t event_create(event_t* e) { return cudaEventCreate(e); }
 inline native_error_t event_destroy(event_t e) { return cudaEventDestroy(e); }
 inline native_error_t event_record(event_t e, stream_t s) { return cudaEventRecord(e, s); }
@@ -163,6 +199,10 @@ inline native_error_t event_synchronize(event_t e) { return cudaEventSynchronize
 inline native_error_t event_elapsed_ms(float* ms, event_t start, event_t stop) {
   return cudaEventElapsedTime(ms, start, stop);
 }
+inline native_error_t l2_cache_bytes(int device, int* bytes) {
+  return cudaDeviceGetAttribute(bytes, cudaDevAttrL2CacheSize, device);
+}
+inline native_error_t driver_version(int* version) { return cudaDriverGetVersion(version); }
 inline native_error_t device_name(int device, char* name, int length) {
   cudaDeviceProp prop;
   const native_error_t e = cudaGetDeviceProperties(&prop, device);

@@ -10,9 +10,12 @@
 /// | Vml      | LoadHalf2  | ReduceGlobalAtomic   | MathBuiltin   | ExllamaTile | as Baseline                          |
 /// | Ila      | LoadScalar | ReduceGlobalAtomic   | MathInlineAsm | ExllamaTile | as Baseline                          |
 /// | Opt4Gptq | LoadHalf2  | ReduceSharedBuffered | MathInlineAsm | SplitKTile  | as Smb                               |
+/// | Deterministic | LoadVec8 | ReduceSharedSerial | MathInlineAsm | SplitKTile | as Smb, and fp32 across K blocks     |
 /// "fp16 8-term": each 8-row dot product is an fp16 chain (see policy/math.hpp); "fp16 C": partial sums of different
 /// blocks or threads meet in C through fp16 atomics; "fp32 in block": a block's K range is summed in fp32 and written
-/// once (stored when one block spans K, else one fp16 atomic per output per block).
+/// once (stored when one block spans K, else one fp16 atomic per output per block). Deterministic is not in the paper:
+/// it replaces the atomics across K blocks by a serial fix-up in a workspace (one launch per call, no zero-fill,
+/// bitwise reproducible); it needs `launch<Gemm>(problem, workspace, bytes, stream)`.
 /// @ingroup presets
 
 #include "kernel/dequant_gemm.hpp"
@@ -33,5 +36,7 @@ using Vml = DequantGemm<LoadHalf2, ReduceGlobalAtomic, MathBuiltin, ExllamaTile>
 using Ila = DequantGemm<LoadScalar, ReduceGlobalAtomic, MathInlineAsm, ExllamaTile>;
 /// All three: the paper's Opt4GPTQ.
 using Opt4Gptq = DequantGemm<LoadHalf2, ReduceSharedBuffered, MathInlineAsm, SplitKTile>;
+/// Beyond the paper: 16-byte activation loads, the in-block reduction, and a deterministic split-K fix-up.
+using Deterministic = DequantGemm<LoadVec8, ReduceSharedSerial, MathInlineAsm, SplitKTile>;
 
 }  // namespace opt4gptq::presets

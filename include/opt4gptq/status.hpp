@@ -19,8 +19,9 @@ enum class StatusCode : int {
   kLaunchFailed,      ///< the kernel launch was rejected; `native_error` holds the runtime's code
 };
 
-/// @ingroup host_api
+/// The outcome of a host call: a code, a message naming the argument at fault, and the runtime's error code if any.
 /// `message` always points to a string with static storage duration (a literal, or the runtime's own error string).
+/// @ingroup host_api
 struct Status {
   StatusCode code = StatusCode::kSuccess;
   const char* message = "success";

@@ -25,8 +25,10 @@ struct ThreadPlace {
   int split;  ///< K sub-slice of the stage
 };
 
+/// The block shape of a DequantGemm: threads, column lanes, rows per split and stage, stages per block, weight words
+/// per batch and batches in flight (see the file comment).
 /// @ingroup kernel
-template <int Threads, int LanesN, int ChunkK, int StagesPerBlock = 0, int Unroll = 4>
+template <int Threads, int LanesN, int ChunkK, int StagesPerBlock = 0, int Unroll = 4, int Pipeline = 2>
 struct TileShape {
   static constexpr int kThreads = Threads;
   static constexpr int kColsPerThread = 4;
@@ -36,7 +38,10 @@ struct TileShape {
   static constexpr int kChunkK = ChunkK;
   static constexpr int kStageRows = kSplitK * ChunkK;
   static constexpr int kStagesPerBlock = StagesPerBlock;
-  static constexpr int kUnroll = Unroll;  ///< 8-row words whose weights one thread has in flight at once
+  static constexpr int kUnroll = Unroll;  ///< 8-row words whose weights one thread loads as one batch
+  /// Batches in flight per thread: 1 = load a batch, then use it; 2 = the next batch loads while one is used
+  /// (twice the registers for weights: fewer resident warps).
+  static constexpr int kPipeline = Pipeline;
 
   static_assert(Threads > 0 && Threads <= 1024 && (Threads & (Threads - 1)) == 0,
                 "TileShape: Threads must be a power of two <= 1024");
@@ -45,6 +50,7 @@ struct TileShape {
   static_assert(Unroll > 0 && ChunkK % (8 * Unroll) == 0,
                 "TileShape: ChunkK must be a multiple of 8 * Unroll (whole 8-row words per unrolled batch)");
   static_assert(StagesPerBlock >= 0, "TileShape: StagesPerBlock must be >= 0 (0 = chosen per problem)");
+  static_assert(Pipeline == 1 || Pipeline == 2, "TileShape: Pipeline must be 1 or 2");
 
   /// K sub-slices that share one wave: with fewer column lanes than the wave has threads, the wave's lanes are
   /// [column lane][split] with the splits fastest, so that a warp-level reduction over consecutive lanes sums them.
@@ -66,11 +72,13 @@ struct TileShape {
 };
 
 /// The tile of vLLM's exllama-derived 4-bit kernel (the paper's baseline): 128 threads, 512 columns, one stage of 128
-/// rows per block, so the grid has K / 128 blocks along K.
-using ExllamaTile = TileShape<128, 128, 128, 1>;
+/// rows per block, so the grid has K / 128 blocks along K; each thread loads 4 words (4 columns x 32 rows), then
+/// uses them.
+using ExllamaTile = TileShape<128, 128, 128, 1, 4, 1>;
 
 /// A tile for hierarchical reductions: 256 threads = 8 K sub-slices × 32 column lanes (128 columns), 1024 rows per
-/// stage, the number of stages chosen per problem.
-using SplitKTile = TileShape<256, 32, 128, 0>;
+/// stage, the number of stages chosen per problem; each thread loads 4 words, then uses them (a register double
+/// buffer measured slower on H100: 80 instead of 64 registers, so 2 instead of 4 resident blocks; bench/NOTES.md).
+using SplitKTile = TileShape<256, 32, 128, 0, 4, 1>;
 
 }  // namespace opt4gptq

@@ -10,6 +10,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -169,6 +170,7 @@ struct CallResult {
   opt4gptq::LaunchShape shape;
   std::vector<std::uint16_t> c;
   long long touched_outside = 0;  // elements outside [m][n] that changed
+  long long workspace_left_nonzero = 0;  // workspace bytes not zero after the launch
 };
 
 template <class Gemm>
@@ -189,8 +191,25 @@ CallResult call(const DeviceLayer& layer, const opt4gptq::GemmProblem& base, int
   p.ldc = ldc;
   CallResult r;
   r.status = opt4gptq::launch_shape<Gemm>(p, &r.shape);
-  if (r.status.ok()) r.status = opt4gptq::launch<Gemm>(p, nullptr);
+  DeviceArray<unsigned char> workspace(r.shape.workspace_bytes);
+  if (r.status.ok() && r.shape.workspace_bytes > 0) {
+    // The policy may expect zeros only where its counters are: poison its fp32 slots (written before read), so that
+    // a slot read before it is written shows up.
+    std::vector<unsigned char> init_ws(r.shape.workspace_bytes, 0);
+    if constexpr (std::is_same_v<typename Gemm::ReducePolicy, opt4gptq::ReduceSharedSerial>) {
+      const std::size_t slot_bytes = static_cast<std::size_t>(r.shape.grid_x) * r.shape.grid_y * r.shape.grid_z *
+                                     r.shape.rows_per_block * Gemm::TileShape::kBlockCols * sizeof(float);
+      std::fill(init_ws.begin(), init_ws.begin() + slot_bytes, 0xFF);
+    }
+    workspace.upload(init_ws);
+  }
+  if (r.status.ok()) r.status = opt4gptq::launch<Gemm>(p, workspace.get(), r.shape.workspace_bytes, nullptr);
   OPT4GPTQ_CHECK_RUNTIME(platform::device_synchronize());
+  if (r.status.ok() && r.shape.workspace_bytes > 0) {
+    // The policy's contract: a launch leaves every byte of the workspace it used zero (ready for any next shape).
+    const std::vector<unsigned char> after = workspace.download();
+    r.workspace_left_nonzero = std::count_if(after.begin(), after.end(), [](unsigned char b) { return b != 0; });
+  }
   std::vector<std::uint16_t> out = c.download();
   for (std::size_t i = 0; i < out.size(); ++i) {
     const std::int64_t row = static_cast<std::int64_t>(i) / ld, col = static_cast<std::int64_t>(i) % ld;

@@ -28,6 +28,7 @@ OPT4GPTQ_DEFINE_COMBINATION(6, DequantGemm<LoadHalf2, ReduceSharedBuffered, Math
 OPT4GPTQ_DEFINE_COMBINATION(7, DequantGemm<LoadHalf2, ReduceSharedBuffered, MathInlineAsm>);  // Opt4GPTQ
 OPT4GPTQ_DEFINE_COMBINATION(8, user::CustomGemm);
 OPT4GPTQ_DEFINE_COMBINATION(9, DequantGemm<LoadVec8, ReduceSharedBuffered, MathDot2F32>);
+OPT4GPTQ_DEFINE_COMBINATION(10, presets::Deterministic);
 
 #undef OPT4GPTQ_DEFINE_COMBINATION
 

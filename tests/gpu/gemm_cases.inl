@@ -44,6 +44,7 @@ void check_all_rows(const test::DeviceLayer& layer, const opt4gptq::GemmProblem&
     CHECK(e.relative < kMaxRelative);
     CHECK(e.max_abs <= kMaxAbsOverRms * e.ref_rms);
     CHECK(r.touched_outside == 0);
+    CHECK(r.workspace_left_nonzero == 0);
     (r.shape.grid_z == 1 ? coverage.single_k_block : coverage.several_k_blocks)++;
   }
 }

@@ -171,3 +171,96 @@ TEST_CASE("every preset runs on a non-default stream", "[gpu][stream]") {
   run(presets::Opt4Gptq{});
   OPT4GPTQ_CHECK_RUNTIME(platform::stream_destroy(stream));
 }
+
+TEST_CASE("the deterministic preset: one launch, no zero-fill, same bits for many K blocks", "[gpu][determinism]") {
+  OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
+  using G = presets::Deterministic;
+  // Few column tiles and a long K: the grid splits K into several blocks.
+  const test::DeviceLayer layer(test::make_layer({8192, 256, 128, false, ZeroPointFormat::kGptqV1, false, 71}));
+  const int m = 5;
+  const std::vector<std::uint16_t> a_host = test::random_activations(m, layer.host.k, 72);
+  const test::DeviceArray<std::uint16_t> a(a_host);
+  const test::CallResult first = test::call<G>(layer, layer.problem(), m, a, 0, 0);
+  REQUIRE(first.status.ok());
+  REQUIRE(first.shape.grid_z > 1);
+  CHECK_FALSE(first.shape.zero_fill_output);
+  CHECK(first.shape.workspace_bytes > 0);
+  const ref::ErrorReport e = ref::compare(first.c.data(), m, layer.host.n, 0,
+                                          ref::gemm(m, layer.host.n, layer.host.k, a_host.data(), 0,
+                                                    ref::dequantize(layer.host)));
+  CHECK(e.non_finite == 0);
+  CHECK(e.relative < 2e-3);  // fp32 across K blocks: tighter than the fp16-atomic presets
+  for (int run = 0; run < 5; ++run) {
+    const test::CallResult again = test::call<G>(layer, layer.problem(), m, a, 0, 0);
+    REQUIRE(again.c == first.c);
+  }
+
+  // The workspace is required and checked.
+  GemmProblem p = layer.problem();
+  p.m = m;
+  p.a = reinterpret_cast<const half*>(a.get());
+  test::DeviceArray<std::uint16_t> c(static_cast<std::size_t>(m) * layer.host.n);
+  p.c = reinterpret_cast<half*>(c.get());
+  std::size_t bytes = 0;
+  REQUIRE(workspace_bytes<G>(p, &bytes).ok());
+  CHECK(bytes == first.shape.workspace_bytes);
+  Status s = launch<G>(p, nullptr);
+  CHECK(s.code == StatusCode::kNullPointer);
+  CHECK(std::string(s.message).rfind("workspace:", 0) == 0);
+  test::DeviceArray<unsigned char> small(bytes - 4);
+  s = launch<G>(p, small.get(), bytes - 4, nullptr);
+  CHECK(s.code == StatusCode::kWorkspaceTooSmall);
+  // One cleared workspace serves calls back to back, with its counters left at zero by each.
+  test::DeviceArray<unsigned char> ws(bytes);
+  REQUIRE(clear_workspace(ws.get(), bytes, nullptr).ok());
+  for (int i = 0; i < 3; ++i) REQUIRE(launch<G>(p, ws.get(), bytes, nullptr).ok());
+  OPT4GPTQ_CHECK_RUNTIME(platform::device_synchronize());
+  CHECK(c.download() == first.c);
+}
+
+TEST_CASE("one deterministic workspace serves layers of different shapes in sequence", "[gpu][determinism]") {
+  OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
+  using G = presets::Deterministic;
+  // Two layers whose split-K grids differ (tiles, K blocks): the second's counters fall where the first's slots were.
+  const test::DeviceLayer wide(test::make_layer({2048, 5632, 64, false, ZeroPointFormat::kGptqV2, true, 81}));
+  const test::DeviceLayer tall(test::make_layer({2816, 1024, 128, true, ZeroPointFormat::kGptqV1, true, 82}));
+  const int m = 20;
+  std::size_t bytes = 0;
+  for (const test::DeviceLayer* layer : {&wide, &tall}) {
+    GemmProblem p = layer->problem();
+    p.m = m;
+    p.a = reinterpret_cast<const half*>(1024);  // only the shape matters for the size query
+    p.c = reinterpret_cast<half*>(1024);
+    std::size_t b = 0;
+    REQUIRE(workspace_bytes<G>(p, &b).ok());
+    bytes = std::max(bytes, b);
+  }
+  REQUIRE(bytes > 0);
+  test::DeviceArray<unsigned char> ws(bytes);
+  REQUIRE(clear_workspace(ws.get(), bytes, nullptr).ok());
+  for (int round = 0; round < 2; ++round)
+    for (const test::DeviceLayer* layer : {&wide, &tall, &wide}) {
+      const std::vector<std::uint16_t> a_host = test::random_activations(m, layer->host.k, 83 + round);
+      const test::DeviceArray<std::uint16_t> a(a_host);
+      test::DeviceArray<std::uint16_t> c(std::vector<std::uint16_t>(static_cast<std::size_t>(m) * layer->host.n,
+                                                                    test::kPoison));
+      GemmProblem p = layer->problem();
+      p.m = m;
+      p.a = reinterpret_cast<const half*>(a.get());
+      p.c = reinterpret_cast<half*>(c.get());
+      LaunchShape shape;
+      REQUIRE(launch_shape<G>(p, &shape).ok());
+      CHECK(shape.grid_z > 1);
+      REQUIRE(launch<G>(p, ws.get(), bytes, nullptr).ok());
+      OPT4GPTQ_CHECK_RUNTIME(platform::device_synchronize());
+      const std::vector<std::uint16_t> out = c.download();
+      const ref::ErrorReport e = ref::compare(
+          out.data(), m, layer->host.n, 0,
+          ref::gemm(m, layer->host.n, layer->host.k, a_host.data(), 0, ref::dequantize(layer->host)));
+      INFO("layer k=" << layer->host.k << " n=" << layer->host.n << " round " << round);
+      CHECK(e.non_finite == 0);
+      CHECK(e.relative < 2e-3);
+      const std::vector<unsigned char> left = ws.download();
+      CHECK(std::all_of(left.begin(), left.end(), [](unsigned char b) { return b == 0; }));
+    }
+}

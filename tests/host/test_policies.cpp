@@ -87,8 +87,13 @@ TEST_CASE("K blocks: fixed for the exllama tile, just enough to fill the GPU for
   // Split-K tile, 4096 x 4096 at M = 1: 32 column tiles; a GPU holding 396 blocks at once wants ~13 K blocks, so
   // 4 stages of 1024 rows become 4 blocks of 1024 rows.
   CHECK(detail::rows_of_k_per_block<SplitKTile>(4096, 32, 396) == 1024);
-  // Enough column tiles to fill the GPU: one K block (the SMB reduction then stores, no zero-fill, no atomics).
-  CHECK(detail::rows_of_k_per_block<SplitKTile>(4096, 400, 396) == 4096);
+  // Exactly as many column tiles as the GPU holds: one K block (the SMB reduction then stores, no zero-fill).
+  CHECK(detail::rows_of_k_per_block<SplitKTile>(4096, 396, 396) == 4096);
+  // A few more than it holds: one K block would run two waves of 4 stages (the second nearly empty); 4 K blocks of
+  // one stage run in 5 waves of one stage.
+  CHECK(detail::rows_of_k_per_block<SplitKTile>(4096, 400, 396) == 1024);
+  // 8192 x 28672 at M = 1 (224 column tiles): 8 K blocks of one stage (4.5 waves) beat 2 blocks of 4 (1.13 waves).
+  CHECK(detail::rows_of_k_per_block<SplitKTile>(8192, 224, 396) == 1024);
   CHECK(detail::rows_of_k_per_block<SplitKTile>(11008, 32, 64) == 6144);  // 11 stages over 2 blocks: 6 each
   CHECK(detail::rows_of_k_per_block<SplitKTile>(1000, 1, 10000) == 1024);
 }

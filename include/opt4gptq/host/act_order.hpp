@@ -164,6 +164,22 @@ inline std::size_t act_order_buffer_bytes(int k, int n, int num_groups) {
   return detail::act_order_buffer_layout(k, n, num_groups).total;
 }
 
+/// The description of a layout that prepare_act_order() wrote into `buffer` for a layer of (k, n, num_groups): the
+/// buffer alone is enough to keep (an engine stores it with the layer and rebuilds this view when it needs it).
+/// @ingroup host_api
+inline PreparedActOrder act_order_view(const void* buffer, int k, int n, int num_groups) {
+  const detail::ActOrderBufferLayout l = detail::act_order_buffer_layout(k, n, num_groups);
+  const char* base = static_cast<const char*>(buffer);
+  return PreparedActOrder{reinterpret_cast<const std::int32_t*>(base + l.qweight),
+                          reinterpret_cast<const std::int32_t*>(base + l.perm),
+                          reinterpret_cast<const std::int32_t*>(base + l.word_group),
+                          reinterpret_cast<const std::int32_t*>(base + l.info),
+                          k,
+                          n,
+                          num_groups,
+                          static_cast<int>(detail::act_order_rows_max(k, num_groups))};
+}
+
 /// Sorts an act-order layer's rows by group into `buffer` (device memory of at least act_order_buffer_bytes()) and
 /// describes the result in `*prepared`. Asynchronous on `stream`; the original qweight may be freed once the stream
 /// has passed this point. Takes the checkpoint tensors as saved: `qweight` [k/8, n] (row stride ldq words, 0 = n) and
@@ -212,7 +228,7 @@ inline Status prepare_act_order(const std::int32_t* qweight, std::int64_t ldq, c
   if (e != platform::kNativeSuccess)
     return Status::error(StatusCode::kLaunchFailed, platform::error_string(e), static_cast<int>(e));
 
-  *prepared = PreparedActOrder{sorted, perm, word_group, info, k, n, num_groups, static_cast<int>(rows_max)};
+  *prepared = act_order_view(buffer, k, n, num_groups);
   return Status::success();
 }
 
@@ -231,7 +247,7 @@ inline Status check_act_order(const PreparedActOrder& prepared, platform::stream
   return Status::success();
 }
 
-/// Host-side check of a g_idx array (e.g. as read from the checkpoint file), before it goes to the device.
+/// Host-side check of a g_idx array (as read from the checkpoint file, say) before it goes to the device.
 /// @ingroup host_api
 inline Status validate_g_idx(const std::int32_t* g_idx, int k, int num_groups) {
   if (g_idx == nullptr) return detail::null("g_idx: null");

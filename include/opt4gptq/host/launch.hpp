@@ -23,6 +23,8 @@ Status validate(const GemmProblem& p) {
   using detail::misaligned;
   using detail::null;
   if constexpr (!Gemm::kPoliciesValid) {
+    // Not reachable in a program that compiled: the policy checks' static_asserts stop the build first. This branch
+    // only keeps the rest of the function from being instantiated with a broken policy (one error, not a cascade).
     return Status::error(StatusCode::kUnsupported, "policies: a policy breaks its contract (see the compiler errors)");
   } else {
   constexpr int kVector = Gemm::LoadPolicy::kVectorHalves;
@@ -101,6 +103,7 @@ struct LaunchShape {
   int grid_z = 0;          ///< K blocks
   int rows_of_k_per_block = 0;
   bool zero_fill_output = false;  ///< the host API zero-fills C before the kernel
+  std::size_t workspace_bytes = 0;  ///< device workspace the ReducePolicy needs for this grid
 };
 
 namespace detail {
@@ -108,18 +111,32 @@ namespace detail {
 constexpr int ceil_div(std::int64_t a, std::int64_t b) { return static_cast<int>((a + b - 1) / b); }
 constexpr int k_rows_of(const GemmProblem& p) { return p.act_order ? p.act_order->k_rows_max : p.k; }
 
-/// K blocks for a grid whose other dimensions give `blocks_xy` blocks: the tile's fixed count, or the fewest that
-/// fill the GPU once (`resident_blocks` = SMs × blocks per SM), so that one K block, and no zero-fill, is used when
-/// the column tiles alone fill it.
+/// Rows of K per block for a grid whose other dimensions give `blocks_xy` blocks: the tile's fixed count, or the
+/// number of K blocks kb that minimises ceil(blocks_xy * kb / resident_blocks) * ceil(stages / kb), the stages that
+/// the busiest block slot of the GPU runs one after the other (wave quantization; `resident_blocks` = SMs x blocks
+/// per SM). Few long blocks leave the last wave nearly empty with too few loads in flight; many short ones cost more
+/// reductions. Ties go to fewer K blocks, so one K block (no zero-fill, no split-K reduction) is used whenever the
+/// column tiles alone fill the GPU as well as a split would.
 template <class Tile>
 constexpr int rows_of_k_per_block(int k_rows, int blocks_xy, int resident_blocks) {
   const int stages = ceil_div(k_rows, Tile::kStageRows);
   if constexpr (Tile::kStagesPerBlock > 0) {
     return Tile::kStagesPerBlock * Tile::kStageRows;
   } else {
-    int k_blocks = ceil_div(resident_blocks, blocks_xy);
-    k_blocks = k_blocks < 1 ? 1 : (k_blocks > stages ? stages : k_blocks);
-    return ceil_div(stages, k_blocks) * Tile::kStageRows;
+    const std::int64_t resident = resident_blocks > 0 ? resident_blocks : 1;
+    int best_k_blocks = 1;
+    std::int64_t best_cost = -1;
+    for (int k_blocks = 1; k_blocks <= stages; ++k_blocks) {
+      const int per_block = ceil_div(stages, k_blocks);
+      if (k_blocks > 1 && ceil_div(stages, k_blocks - 1) == per_block) continue;  // no shorter: more blocks for nothing
+      const std::int64_t waves = (static_cast<std::int64_t>(blocks_xy) * k_blocks + resident - 1) / resident;
+      const std::int64_t cost = waves * per_block;
+      if (best_cost < 0 || cost < best_cost) {
+        best_cost = cost;
+        best_k_blocks = k_blocks;
+      }
+    }
+    return ceil_div(stages, best_k_blocks) * Tile::kStageRows;
   }
 }
 
@@ -156,7 +173,8 @@ Status blocks_per_multiprocessor(Kernel kernel, int threads, int device, int* bl
 }
 
 template <class Gemm, int kRows, bool kActOrder>
-Status launch_with(const GemmProblem& p, platform::stream_t stream, LaunchShape* shape_out, bool dry_run) {
+Status launch_with(const GemmProblem& p, void* workspace, std::size_t workspace_bytes, platform::stream_t stream,
+                   LaunchShape* shape_out, bool dry_run) {
   using Tile = typename Gemm::TileShape;
   const auto kernel = dequant_gemm_kernel<Gemm, kRows, kActOrder>;
   const int k_rows = k_rows_of(p);
@@ -182,8 +200,18 @@ Status launch_with(const GemmProblem& p, platform::stream_t stream, LaunchShape*
   shape.grid_z = ceil_div(k_rows, shape.rows_of_k_per_block);
   if (shape.grid_z > 65535) return invalid("problem.k: too large for one launch (more than 65535 blocks along K)");
   shape.zero_fill_output = Gemm::ReducePolicy::accumulates_into_output(shape.grid_z);
+  shape.workspace_bytes = reduce_workspace_bytes<typename Gemm::ReducePolicy>(
+      ReduceGeometry{shape.grid_x * shape.grid_y, kRows * Tile::kBlockCols, shape.grid_z});
   if (shape_out) *shape_out = shape;
   if (dry_run) return Status::success();
+  if (shape.workspace_bytes > 0) {
+    if (workspace == nullptr)
+      return null("workspace: null, and this ReducePolicy needs one for this problem (size: workspace_bytes<Gemm>)");
+    if (workspace_bytes < shape.workspace_bytes)
+      return Status::error(StatusCode::kWorkspaceTooSmall,
+                           "workspace_bytes: smaller than workspace_bytes<Gemm>(problem) for this problem");
+    if (!aligned_to(workspace, 16)) return misaligned("workspace: must be 16-byte aligned");
+  }
 
   const std::int64_t ldc = p.ldc_or_dense();
   if (shape.zero_fill_output) {
@@ -216,6 +244,7 @@ Status launch_with(const GemmProblem& p, platform::stream_t stream, LaunchShape*
     params.word_group = p.act_order->word_group;
     params.act_order_info = p.act_order->info;
   }
+  params.workspace = workspace;
   const dim3 grid(shape.grid_x, shape.grid_y, shape.grid_z);
   kernel<<<grid, dim3(Tile::kThreads), 0, stream>>>(params);
   const platform::native_error_t e = platform::last_error();
@@ -225,29 +254,31 @@ Status launch_with(const GemmProblem& p, platform::stream_t stream, LaunchShape*
 }
 
 template <class Gemm, bool kActOrder>
-Status dispatch_rows(const GemmProblem& p, platform::stream_t stream, LaunchShape* shape, bool dry_run) {
+Status dispatch_rows(const GemmProblem& p, void* ws, std::size_t ws_bytes, platform::stream_t stream,
+                     LaunchShape* shape, bool dry_run) {
   // Exact row counts for M <= 8 (no wasted rows in the common decode sizes); larger M runs in chunks of 8, the last
   // chunk padded with zero rows that are computed but never written.
   switch (p.m < Gemm::kMaxRows ? p.m : Gemm::kMaxRows) {
-    case 1: return launch_with<Gemm, 1, kActOrder>(p, stream, shape, dry_run);
-    case 2: return launch_with<Gemm, 2, kActOrder>(p, stream, shape, dry_run);
-    case 3: return launch_with<Gemm, 3, kActOrder>(p, stream, shape, dry_run);
-    case 4: return launch_with<Gemm, 4, kActOrder>(p, stream, shape, dry_run);
-    case 5: return launch_with<Gemm, 5, kActOrder>(p, stream, shape, dry_run);
-    case 6: return launch_with<Gemm, 6, kActOrder>(p, stream, shape, dry_run);
-    case 7: return launch_with<Gemm, 7, kActOrder>(p, stream, shape, dry_run);
-    default: return launch_with<Gemm, 8, kActOrder>(p, stream, shape, dry_run);
+    case 1: return launch_with<Gemm, 1, kActOrder>(p, ws, ws_bytes, stream, shape, dry_run);
+    case 2: return launch_with<Gemm, 2, kActOrder>(p, ws, ws_bytes, stream, shape, dry_run);
+    case 3: return launch_with<Gemm, 3, kActOrder>(p, ws, ws_bytes, stream, shape, dry_run);
+    case 4: return launch_with<Gemm, 4, kActOrder>(p, ws, ws_bytes, stream, shape, dry_run);
+    case 5: return launch_with<Gemm, 5, kActOrder>(p, ws, ws_bytes, stream, shape, dry_run);
+    case 6: return launch_with<Gemm, 6, kActOrder>(p, ws, ws_bytes, stream, shape, dry_run);
+    case 7: return launch_with<Gemm, 7, kActOrder>(p, ws, ws_bytes, stream, shape, dry_run);
+    default: return launch_with<Gemm, 8, kActOrder>(p, ws, ws_bytes, stream, shape, dry_run);
   }
 }
 
 template <class Gemm>
-Status dispatch(const GemmProblem& p, platform::stream_t stream, LaunchShape* shape, bool dry_run) {
+Status dispatch(const GemmProblem& p, void* ws, std::size_t ws_bytes, platform::stream_t stream, LaunchShape* shape,
+                bool dry_run) {
   static_assert(Gemm::kMaxRows == 8, "dispatch_rows covers row counts 1..8");
   const Status s = validate<Gemm>(p);
   if (!s.ok()) return s;
   if constexpr (Gemm::kPoliciesValid) {
-    return p.act_order ? dispatch_rows<Gemm, true>(p, stream, shape, dry_run)
-                       : dispatch_rows<Gemm, false>(p, stream, shape, dry_run);
+    return p.act_order ? dispatch_rows<Gemm, true>(p, ws, ws_bytes, stream, shape, dry_run)
+                       : dispatch_rows<Gemm, false>(p, ws, ws_bytes, stream, shape, dry_run);
   } else {
     return s;
   }
@@ -259,17 +290,50 @@ Status dispatch(const GemmProblem& p, platform::stream_t stream, LaunchShape* sh
 /// fills C on the same stream when the grid accumulates into it, and returns without synchronizing. A launch error
 /// (e.g. no device) comes back as kLaunchFailed with the runtime's message; errors of the kernel itself surface at
 /// the caller's next synchronization, as with any asynchronous launch.
+/// `workspace` (device memory of `workspace_bytes`) is needed only by ReducePolicies that ask for one (see
+/// workspace_bytes<Gemm>(); ReduceSharedSerial with more than one K block): clear it once with clear_workspace()
+/// after allocating it, then reuse it for every call on the stream.
+/// @ingroup host_api
+template <class Gemm>
+Status launch(const GemmProblem& problem, void* workspace, std::size_t workspace_bytes, platform::stream_t stream) {
+  return detail::dispatch<Gemm>(problem, workspace, workspace_bytes, stream, nullptr, false);
+}
+
+/// launch() for policies that need no workspace (all shipped presets but the deterministic one).
 /// @ingroup host_api
 template <class Gemm>
 Status launch(const GemmProblem& problem, platform::stream_t stream) {
-  return detail::dispatch<Gemm>(problem, stream, nullptr, false);
+  return detail::dispatch<Gemm>(problem, nullptr, 0, stream, nullptr, false);
 }
 
 /// The grid `launch` would use (queries the device for the adaptive tiles; launches nothing).
 /// @ingroup host_api
 template <class Gemm>
 Status launch_shape(const GemmProblem& problem, LaunchShape* shape) {
-  return detail::dispatch<Gemm>(problem, nullptr, shape, true);
+  return detail::dispatch<Gemm>(problem, nullptr, 0, nullptr, shape, true);
+}
+
+/// Device workspace `launch<Gemm>` needs for `problem` (0 for most policies). Depends on the shape of the problem and
+/// the device; an engine allocates the largest over its layers and M once.
+/// @ingroup host_api
+template <class Gemm>
+Status workspace_bytes(const GemmProblem& problem, std::size_t* bytes) {
+  if (bytes == nullptr) return detail::null("bytes: null");
+  LaunchShape shape;
+  const Status s = launch_shape<Gemm>(problem, &shape);
+  *bytes = s.ok() ? shape.workspace_bytes : 0;
+  return s;
+}
+
+/// Zeroes a newly allocated workspace (its split-K counters must start at zero; every launch leaves them zero).
+/// @ingroup host_api
+inline Status clear_workspace(void* workspace, std::size_t bytes, platform::stream_t stream) {
+  if (workspace == nullptr && bytes > 0) return detail::null("workspace: null");
+  if (bytes == 0) return Status::success();
+  const platform::native_error_t e = platform::memset_2d_async(workspace, bytes, bytes, 1, stream);
+  if (e != platform::kNativeSuccess)
+    return Status::error(StatusCode::kRuntimeError, platform::error_string(e), static_cast<int>(e));
+  return Status::success();
 }
 
 }  // namespace opt4gptq

@@ -43,6 +43,7 @@ struct KernelParams {
   const int* perm;        ///< act-order: source row of A for each sorted row (-1: padding)
   const int* word_group;  ///< act-order: group of each sorted 8-row word
   const int* act_order_info;  ///< act-order: [rows in use, 0 if g_idx was valid]
+  void* workspace;            ///< the ReducePolicy's workspace, when it needs one
 };
 
 namespace detail {
@@ -102,6 +103,12 @@ struct DequantGemm {
     typename detail::reduce_storage<Reduce, Tile, kRows, kPoliciesValid>::type reduce;
   };
 
+  /// Static shared memory is limited to 48 KiB per block on NVIDIA (AMD allows 64 KiB); say so before ptxas does.
+  static constexpr std::size_t kSharedBytes = sizeof(SharedStorage<kMaxRows>);
+  static_assert(!kPoliciesValid || kSharedBytes <= 48 * 1024,
+                "DequantGemm: the tile needs more than 48 KiB of shared memory at 8 rows of M (staging: 16 bytes per "
+                "8 rows of K per row of M; the ReducePolicy's storage on top): use a smaller kChunkK or fewer threads");
+
   template <int kRows, bool kActOrder>
   OPT4GPTQ_DEVICE static void run(const KernelParams& p, SharedStorage<kRows>& smem) {
     if constexpr (kPoliciesValid) run_valid<kRows, kActOrder>(p, smem);
@@ -141,18 +148,39 @@ struct DequantGemm {
   template <int kRows>
   OPT4GPTQ_DEVICE static void multiply_word(const detail::Words4& q, const detail::Words4* a_word,
                                             const GroupConstants& gc, float (&acc)[kRows][4]) {
-    half2 w[4][4];
-    detail::dequant_word<Math>(q.x, gc.zero[0], w[0]);
-    detail::dequant_word<Math>(q.y, gc.zero[1], w[1]);
-    detail::dequant_word<Math>(q.z, gc.zero[2], w[2]);
-    detail::dequant_word<Math>(q.w, gc.zero[3], w[3]);
+    const std::uint32_t words[4] = {q.x, q.y, q.z, q.w};
+    if constexpr (kRows <= 2) {
+      // Few rows: keep the rows' activations and one column's values live at a time (fewer registers, so more
+      // resident warps, which is what the weight stream needs at small M).
+      half2 a[kRows][4];
 #pragma unroll
-    for (int r = 0; r < kRows; ++r) {
-      const detail::Words4 av = a_word[r * (Tile::kStageRows / 8)];
-      const half2 a[4] = {platform::bit_cast<half2>(av.x), platform::bit_cast<half2>(av.y),
-                          platform::bit_cast<half2>(av.z), platform::bit_cast<half2>(av.w)};
+      for (int r = 0; r < kRows; ++r) {
+        const detail::Words4 av = a_word[r * (Tile::kStageRows / 8)];
+        a[r][0] = platform::bit_cast<half2>(av.x);
+        a[r][1] = platform::bit_cast<half2>(av.y);
+        a[r][2] = platform::bit_cast<half2>(av.z);
+        a[r][3] = platform::bit_cast<half2>(av.w);
+      }
 #pragma unroll
-      for (int j = 0; j < 4; ++j) acc[r][j] = fmaf(detail::dot8<Math>(a, w[j]), gc.scale[j], acc[r][j]);
+      for (int j = 0; j < 4; ++j) {
+        half2 w[4];
+        detail::dequant_word<Math>(words[j], gc.zero[j], w);
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) acc[r][j] = fmaf(detail::dot8<Math>(a[r], w), gc.scale[j], acc[r][j]);
+      }
+    } else {
+      // Many rows: dequantize the 4 columns once, then stream the rows' activations past them.
+      half2 w[4][4];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) detail::dequant_word<Math>(words[j], gc.zero[j], w[j]);
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        const detail::Words4 av = a_word[r * (Tile::kStageRows / 8)];
+        const half2 a[4] = {platform::bit_cast<half2>(av.x), platform::bit_cast<half2>(av.y),
+                            platform::bit_cast<half2>(av.z), platform::bit_cast<half2>(av.w)};
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[r][j] = fmaf(detail::dot8<Math>(a, w[j]), gc.scale[j], acc[r][j]);
+      }
     }
   }
 
@@ -207,48 +235,61 @@ struct DequantGemm {
     }
   }
 
-  /// Rows [begin, end) of K for the thread's 4 columns (this split's part of the stage starting at `stage`).
-  template <int kRows, bool kActOrder>
-  OPT4GPTQ_DEVICE static void multiply(const KernelParams& p, const Staging<kRows>& s, int stage, int begin, int end,
-                                       int col, GroupConstants& gc, float (&acc)[kRows][4]) {
-    const int words = (end - begin) / 8;
-    const std::uint32_t* q = p.qweight + (begin / 8) * p.ldq + col;
-    const detail::Words4* a_words = &s.a[0][(begin - stage) / 8];
-    // Groups: without act-order they are runs of group_size rows; with it, the prepared word_group says.
-    int next_group_row = 0;
-    if constexpr (!kActOrder) {
-      const int group = begin / p.group_size;
-      next_group_row = (group + 1) * p.group_size;
-      if (group != gc.group) load_group(p, group, col, gc);
-    }
-    auto advance_group = [&](int w) {
-      if constexpr (kActOrder) {
-        const int group = s.word_group[(begin - stage) / 8 + w];
-        if (group != gc.group) load_group(p, group, col, gc);
-      } else {
-        if (begin + 8 * w >= next_group_row) {
-          next_group_row += p.group_size;
-          load_group(p, gc.group + 1, col, gc);
-        }
-      }
-    };
-
-    int w = 0;
-    for (; w + Tile::kUnroll <= words; w += Tile::kUnroll) {
-      detail::Words4 batch[Tile::kUnroll];
+  /// The weights of words `first` .. `first + kUnroll - 1` for the thread's 4 columns (none past `words`). `q` points
+  /// at word `first`: callers advance it, so that no 64-bit multiply is spent per load.
+  OPT4GPTQ_DEVICE static void load_batch(const std::uint32_t* q, std::int64_t ldq, int first, int words,
+                                         detail::Words4 (&batch)[Tile::kUnroll]) {
 #pragma unroll
-      for (int u = 0; u < Tile::kUnroll; ++u)
-        batch[u] = *reinterpret_cast<const detail::Words4*>(q + (w + u) * p.ldq);
+    for (int u = 0; u < Tile::kUnroll; ++u)
+      if (first + u < words) batch[u] = *reinterpret_cast<const detail::Words4*>(q + u * ldq);
+  }
+
+  /// The group of word `w` of a split starting at row `begin` (act-order: from the prepared word_group; the staged
+  /// copy once the stage is in shared memory).
+  template <bool kActOrder>
+  OPT4GPTQ_DEVICE static int group_of(const KernelParams& p, int begin, int w) {
+    if constexpr (kActOrder)
+      return p.word_group[begin / 8 + w];
+    else
+      return (begin + 8 * w) / p.group_size;
+  }
+
+  /// Words [0, words) of the split starting at row `begin` of the stage starting at `stage`, for the thread's 4
+  /// columns. `batch` already holds the first kUnroll words (issued before the stage's activations were staged).
+  /// With Tile::kPipeline == 2 the next batch is in flight while the current one is dequantized and multiplied (a
+  /// register double buffer); with 1 each batch is loaded, then used, and more warps fit on a multiprocessor.
+  template <int kRows, bool kActOrder>
+  OPT4GPTQ_DEVICE static void multiply(const KernelParams& p, const Staging<kRows>& s, int stage, int begin, int words,
+                                       const std::uint32_t* q, int col, detail::Words4 (&batch)[Tile::kUnroll],
+                                       GroupConstants& gc, float (&acc)[kRows][4]) {
+    const detail::Words4* a_words = &s.a[0][(begin - stage) / 8];
+    // Groups: without act-order they are runs of group_size rows (a word never straddles two: group_size % 8 == 0);
+    // with it, the prepared word_group says (groups are padded to whole words).
+    int next_group_row = (gc.group + 1) * p.group_size;
+    const std::int64_t batch_stride = Tile::kUnroll * p.ldq;
+    for (int w = 0; w < words; w += Tile::kUnroll) {
+      detail::Words4 next[Tile::kUnroll];
+      const bool more = w + Tile::kUnroll < words;
+      if (Tile::kPipeline == 1 && w > 0) load_batch(q, p.ldq, w, words, batch);
+      if (more) q += batch_stride;  // now at word w + kUnroll
+      if (Tile::kPipeline == 2 && more) load_batch(q, p.ldq, w + Tile::kUnroll, words, next);
 #pragma unroll
       for (int u = 0; u < Tile::kUnroll; ++u) {
-        advance_group(w + u);
-        multiply_word<kRows>(batch[u], a_words + w + u, gc, acc);
+        if (w + u < words) {
+          if constexpr (kActOrder) {
+            const int group = s.word_group[(begin - stage) / 8 + w + u];
+            if (group != gc.group) load_group(p, group, col, gc);
+          } else if (begin + 8 * (w + u) >= next_group_row) {
+            load_group(p, gc.group + 1, col, gc);
+            next_group_row += p.group_size;
+          }
+          multiply_word<kRows>(batch[u], a_words + w + u, gc, acc);
+        }
       }
-    }
-    for (; w < words; ++w) {
-      const detail::Words4 word = *reinterpret_cast<const detail::Words4*>(q + w * p.ldq);
-      advance_group(w);
-      multiply_word<kRows>(word, a_words + w, gc, acc);
+      if (Tile::kPipeline == 2 && more) {
+#pragma unroll
+        for (int u = 0; u < Tile::kUnroll; ++u) batch[u] = next[u];
+      }
     }
   }
 
@@ -268,9 +309,8 @@ struct DequantGemm {
     }
     const int k_begin = blockIdx.z * p.rows_per_block;
     const int k_end = min(k_rows, k_begin + p.rows_per_block);
-    // Act-order grids cover the padded maximum; blocks past the rows in use have nothing to add. The whole block
-    // leaves together, so no barrier is left waiting.
-    if (k_begin >= k_end && !p.whole_k && data_valid) return;
+    // Act-order grids cover the padded maximum: blocks past the rows in use have nothing to add, but they still
+    // reach the ReducePolicy with zero partials (a split-K policy counts every K block).
 
     float acc[kRows][4];
 #pragma unroll
@@ -281,12 +321,22 @@ struct DequantGemm {
     GroupConstants gc;
     gc.group = -1;
     for (int stage = k_begin; stage < k_end; stage += Tile::kStageRows) {
+      const int begin = stage + place.split * Tile::kChunkK;
+      const int end = min(k_end, begin + Tile::kChunkK);
+      const int words = col < p.n && begin < end ? (end - begin) / 8 : 0;
+      const std::uint32_t* q = p.qweight + (begin / 8) * p.ldq + col;
+      // Put the stage's first weights and its first group's constants in flight before the activations are staged:
+      // they do not depend on them, and the staging (a global load, a shared store and a barrier) hides their latency.
+      detail::Words4 batch[Tile::kUnroll];
+      if (words > 0) {
+        load_batch(q, p.ldq, 0, words, batch);
+        const int group = group_of<kActOrder>(p, begin, 0);
+        if (group != gc.group) load_group(p, group, col, gc);
+      }
       if (stage != k_begin) __syncthreads();  // everyone is done with the previous stage's activations
       stage_activations<kRows, kActOrder>(p, smem.staging, stage, min(k_end, stage + Tile::kStageRows), m0, rows);
       __syncthreads();
-      const int begin = stage + place.split * Tile::kChunkK;
-      const int end = min(k_end, begin + Tile::kChunkK);
-      if (col < p.n && begin < end) multiply<kRows, kActOrder>(p, smem.staging, stage, begin, end, col, gc, acc);
+      if (words > 0) multiply<kRows, kActOrder>(p, smem.staging, stage, begin, words, q, col, batch, gc, acc);
     }
 
     if (!data_valid) {
@@ -300,8 +350,22 @@ struct DequantGemm {
 
     using ReduceStorage = typename detail::reduce_storage<Reduce, Tile, kRows, true>::type;
     if constexpr (!std::is_empty_v<ReduceStorage>) __syncthreads();  // the reduce storage overlays the staging
-    const ThreadOutput out{p.c + m0 * p.ldc, p.ldc,     rows,         p.n, col, block_col, place.lane, place.split,
-                           static_cast<int>(threadIdx.x), p.whole_k != 0};
+    ThreadOutput out;
+    out.c = p.c + m0 * p.ldc;
+    out.ldc = p.ldc;
+    out.rows = rows;
+    out.n = p.n;
+    out.col = col;
+    out.block_col = block_col;
+    out.lane = place.lane;
+    out.split = place.split;
+    out.thread = static_cast<int>(threadIdx.x);
+    out.whole_k = p.whole_k != 0;
+    out.tile = static_cast<int>(blockIdx.y * gridDim.x + blockIdx.x);
+    out.tiles = static_cast<int>(gridDim.x * gridDim.y);
+    out.k_block = static_cast<int>(blockIdx.z);
+    out.k_blocks = static_cast<int>(gridDim.z);
+    out.workspace = p.workspace;
     Reduce::template reduce<Tile, kRows>(smem.reduce, acc, out);
   }
 };

@@ -16,8 +16,8 @@
 /// - Act-order layers gather activation columns through a permutation; a gather cannot be vectorized, so those
 ///   layers read A one half at a time whatever the policy.
 /// - `load` must be a `__device__` function: the compile-time check cannot tell host from device functions, and a
-///   host-only `load` fails later with "calling a __host__ function from a __device__ function" (nvcc) or "no
-///   matching member function" (hipcc).
+///   host-only `load` fails later with "calling a __host__ function ... from a __device__ function ... is not allowed"
+///   (nvcc 13) or "reference to __host__ function 'load' in __device__ function" (hipcc 5.2 / clang 15).
 /// @ingroup load_policies
 
 #include "../platform.hpp"

@@ -15,11 +15,14 @@
 ///   template <class Tile, int kRows>
 ///   __device__ static void reduce(SharedStorage<Tile, kRows>& smem, const float (&partial)[kRows][4],
 ///                                 const opt4gptq::ThreadOutput& out);
+///   // Optional: device workspace the policy needs for a grid (reaches reduce() as out.workspace). Without it: none.
+///   static std::size_t workspace_bytes(const opt4gptq::ReduceGeometry& grid);
 /// };
 /// @endcode
 /// Determinism: atomics make the order of additions across blocks depend on timing, so results may differ in the last
 /// bits from run to run whenever the grid has more than one block along K (or the policy adds per thread). A sum
-/// formed in one block in a fixed order (SharedBuffered with one K block) is bitwise reproducible.
+/// formed in one block in a fixed order (SharedBuffered with one K block) or added up in a fixed order across blocks
+/// (ReduceSharedSerial) is bitwise reproducible.
 /// @ingroup reduce_policies
 
 #include <type_traits>
@@ -42,6 +45,20 @@ struct ThreadOutput {
   int split;        ///< the thread's K sub-slice [0, Tile::kSplitK)
   int thread;       ///< threadIdx.x
   bool whole_k;     ///< the block's K range is all of K: its sum is final and a plain store is exact
+  // Split-K context, for policies that combine the K blocks themselves (see ReduceSharedSerial).
+  int tile;         ///< index of the block's output tile (column tile, M chunk): blockIdx.y * gridDim.x + blockIdx.x
+  int tiles;        ///< output tiles in the grid: gridDim.x * gridDim.y
+  int k_block;      ///< the block's index along K (blockIdx.z)
+  int k_blocks;     ///< blocks along K (gridDim.z)
+  void* workspace;  ///< the caller's workspace (ReducePolicy::workspace_bytes), null when the policy needs none
+};
+
+/// @ingroup reduce_policies
+/// The grid as a ReducePolicy's optional `workspace_bytes` sees it.
+struct ReduceGeometry {
+  int tiles;         ///< output tiles: column tiles x M chunks
+  int tile_outputs;  ///< outputs per tile: rows per M chunk x Tile::kBlockCols
+  int k_blocks;      ///< blocks along K
 };
 
 /// @ingroup reduce_policies
@@ -93,19 +110,31 @@ struct ReduceSharedBuffered {
   template <class Tile, int kRows>
   OPT4GPTQ_DEVICE static void reduce(SharedStorage<Tile, kRows>& smem, const float (&partial)[kRows][4],
                                      const ThreadOutput& out) {
-    constexpr int kSplitsPerWave = Tile::splits_per_wave();
-    constexpr int kWaveSplits = SharedStorage<Tile, kRows>::kWaveSplits;
+    sum_in_block<Tile, kRows>(smem, partial, out);
+    // Level 3: one commit per output pair.
+    for_each_pair<Tile, kRows>(smem, out, [&](int r, int c, float2 total) {
+      const int col = out.block_col + c;
+      if (r < out.rows && col < out.n) {
+        half2* dst = reinterpret_cast<half2*>(out.c + r * out.ldc + col);
+        const half2 value = __floats2half2_rn(total.x, total.y);
+        if (out.whole_k)
+          *dst = value;
+        else
+          platform::atomic_add_half2(dst, value);
+      }
+    });
+  }
 
-    // Level 1: sub-slices within a wave (consecutive lanes).
+  /// Levels 1 and 2: leaves each wave split's sums in `smem.partial` (after a barrier).
+  template <class Tile, int kRows>
+  OPT4GPTQ_DEVICE static void sum_in_block(SharedStorage<Tile, kRows>& smem, const float (&partial)[kRows][4],
+                                           const ThreadOutput& out) {
+    constexpr int kSplitsPerWave = Tile::splits_per_wave();
     float sum[kRows][4];
 #pragma unroll
     for (int r = 0; r < kRows; ++r)
 #pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        sum[r][j] = detail::WarpSum<kSplitsPerWave>::sum(partial[r][j], smem.warp);
-      }
-
-    // Level 2: one slot per wave split in shared memory.
+      for (int j = 0; j < 4; ++j) sum[r][j] = detail::WarpSum<kSplitsPerWave>::sum(partial[r][j], smem.warp);
     if (out.split % kSplitsPerWave == 0) {
       const int wave_split = out.split / kSplitsPerWave;
 #pragma unroll
@@ -114,8 +143,13 @@ struct ReduceSharedBuffered {
             make_float4(sum[r][0], sum[r][1], sum[r][2], sum[r][3]);
     }
     __syncthreads();
+  }
 
-    // Level 3: one commit per output pair, threads striding over the block's outputs.
+  /// Calls f(row, column in tile, sum of the pair) for every output pair of the block, threads striding over them;
+  /// each pair is summed over the wave splits in a fixed order.
+  template <class Tile, int kRows, class F>
+  OPT4GPTQ_DEVICE static void for_each_pair(const SharedStorage<Tile, kRows>& smem, const ThreadOutput& out, F&& f) {
+    constexpr int kWaveSplits = SharedStorage<Tile, kRows>::kWaveSplits;
     constexpr int kPairsPerRow = Tile::kBlockCols / 2;
     for (int i = out.thread; i < kRows * kPairsPerRow; i += Tile::kThreads) {
       const int r = i / kPairsPerRow;
@@ -127,16 +161,105 @@ struct ReduceSharedBuffered {
         total.x += v.x;
         total.y += v.y;
       }
-      const int col = out.block_col + c;
-      if (r < out.rows && col < out.n) {
-        half2* dst = reinterpret_cast<half2*>(out.c + r * out.ldc + col);
-        const half2 value = __floats2half2_rn(total.x, total.y);
-        if (out.whole_k)
-          *dst = value;
-        else
-          platform::atomic_add_half2(dst, value);
-      }
+      f(r, c, total);
     }
+  }
+};
+
+/// @ingroup reduce_policies
+/// SMB's in-block reduction, then a deterministic split-K fix-up instead of atomics on C: each K block of a tile
+/// writes its fp32 sums to its own slot of a workspace and counts itself in; the last block of the tile to arrive
+/// adds the slots in K order, stores C, and resets the count. So:
+/// - no zero-fill of C (one launch per call, which matters where launches cost microseconds), no atomics on C;
+/// - bitwise reproducible results for any number of K blocks, and fp32 across blocks (fp16 only at the store);
+/// - it needs a workspace of `workspace_bytes()`: fp32 partials of every (tile, K block) and one counter per tile.
+///   It must be all zero before the first use (clear_workspace() once after allocating it); every launch leaves all
+///   of it zero again (counters reset, slots cleared once read), so one workspace serves launches of any shapes in
+///   sequence on one stream (size it for the largest), not concurrent ones.
+struct ReduceSharedSerial {
+  template <class Tile, int kRows>
+  struct SharedStorage {
+    typename ReduceSharedBuffered::template SharedStorage<Tile, kRows> block;
+    int last;  ///< this block is the tile's last to arrive
+  };
+
+  static constexpr bool accumulates_into_output(int /*k_blocks*/) { return false; }
+
+  static constexpr std::size_t kAlign = 256;
+  OPT4GPTQ_HOST_DEVICE static constexpr std::size_t counters_offset(const ReduceGeometry& g) {
+    return (static_cast<std::size_t>(g.tiles) * g.k_blocks * g.tile_outputs * sizeof(float) + kAlign - 1) / kAlign *
+           kAlign;
+  }
+  static constexpr std::size_t workspace_bytes(const ReduceGeometry& g) {
+    return g.k_blocks <= 1 ? 0 : counters_offset(g) + static_cast<std::size_t>(g.tiles) * sizeof(int);
+  }
+
+  template <class Tile, int kRows>
+  OPT4GPTQ_DEVICE static void reduce(SharedStorage<Tile, kRows>& smem, const float (&partial)[kRows][4],
+                                     const ThreadOutput& out) {
+    using Block = ReduceSharedBuffered;
+    Block::sum_in_block<Tile, kRows>(smem.block, partial, out);
+    auto store = [&](int r, int c, float2 total) {
+      const int col = out.block_col + c;
+      if (r < out.rows && col < out.n)
+        *reinterpret_cast<half2*>(out.c + r * out.ldc + col) = __floats2half2_rn(total.x, total.y);
+    };
+    if (out.whole_k) {
+      Block::for_each_pair<Tile, kRows>(smem.block, out, store);
+      return;
+    }
+    constexpr int kTileOutputs = kRows * Tile::kBlockCols;
+    char* workspace = static_cast<char*>(out.workspace);
+    float* slots = reinterpret_cast<float*>(workspace) + static_cast<std::size_t>(out.tile) * out.k_blocks * kTileOutputs;
+    int* counter = reinterpret_cast<int*>(workspace + counters_offset(ReduceGeometry{out.tiles, kTileOutputs,
+                                                                                      out.k_blocks})) + out.tile;
+    // This block's sums go to its own slot.
+    float* mine = slots + static_cast<std::size_t>(out.k_block) * kTileOutputs;
+    Block::for_each_pair<Tile, kRows>(smem.block, out, [&](int r, int c, float2 total) {
+      *reinterpret_cast<float2*>(mine + r * Tile::kBlockCols + c) = total;
+    });
+    __threadfence();  // the slot is visible to the whole device before the counter says it is there
+    __syncthreads();
+    if (out.thread == 0) smem.last = atomicAdd(counter, 1) == out.k_blocks - 1;
+    __syncthreads();
+    if (!smem.last) return;  // uniform over the block
+    __threadfence();
+    // The last block adds the slots in K order (the same order whichever block arrives last) and stores C.
+    constexpr int kPairsPerRow = Tile::kBlockCols / 2;
+    for (int i = out.thread; i < kRows * kPairsPerRow; i += Tile::kThreads) {
+      const int r = i / kPairsPerRow;
+      const int c = 2 * (i % kPairsPerRow);
+      // volatile: read from the coherent level (L2), not a possibly stale L1 line. The loads are issued 8 at a time
+      // before any is added (one memory latency per 8 K blocks, not per block); the additions stay in K order.
+      // Each slot is zeroed once read: every launch leaves all the workspace it used zero, so a workspace can serve
+      // problems of any shape one after the other (one problem's counters may lie where another's slots were).
+      volatile float* v = slots + r * Tile::kBlockCols + c;
+      float2 total = make_float2(0.0f, 0.0f);
+      int kb = 0;
+      for (; kb + 8 <= out.k_blocks; kb += 8) {
+        float2 batch[8];
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+          batch[i].x = v[static_cast<std::size_t>(kb + i) * kTileOutputs];
+          batch[i].y = v[static_cast<std::size_t>(kb + i) * kTileOutputs + 1];
+        }
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+          total.x += batch[i].x;
+          total.y += batch[i].y;
+          v[static_cast<std::size_t>(kb + i) * kTileOutputs] = 0.0f;
+          v[static_cast<std::size_t>(kb + i) * kTileOutputs + 1] = 0.0f;
+        }
+      }
+      for (; kb < out.k_blocks; ++kb) {
+        total.x += v[static_cast<std::size_t>(kb) * kTileOutputs];
+        total.y += v[static_cast<std::size_t>(kb) * kTileOutputs + 1];
+        v[static_cast<std::size_t>(kb) * kTileOutputs] = 0.0f;
+        v[static_cast<std::size_t>(kb) * kTileOutputs + 1] = 0.0f;
+      }
+      store(r, c, total);
+    }
+    if (out.thread == 0) *counter = 0;  // ready for the next launch
   }
 };
 

@@ -63,7 +63,7 @@ struct has_dot8<P, std::void_t<decltype(P::dot8(std::declval<const half2 (&)[4]>
                                                 std::declval<const half2 (&)[4]>()))>> : std::true_type {};
 
 // ---- ReducePolicy (probed with a small tile) -------------------------------------------------------------------
-using ProbeTile = TileShape<128, 32, 128, 0, 4>;
+using ProbeTile = TileShape<128, 32, 128, 0, 4, 1>;
 
 template <class P, class = void>
 struct has_shared_storage : std::false_type {};
@@ -85,7 +85,23 @@ struct has_reduce<P, true,
                       std::declval<const float (&)[1][4]>(), std::declval<const ThreadOutput&>()))>>
     : std::true_type {};
 
+/// Optional member: `static std::size_t workspace_bytes(const ReduceGeometry&)`.
+template <class P, class = void>
+struct has_workspace_bytes : std::false_type {};
+template <class P>
+struct has_workspace_bytes<P, std::void_t<decltype(P::workspace_bytes(std::declval<const ReduceGeometry&>()))>>
+    : std::is_convertible<decltype(P::workspace_bytes(std::declval<const ReduceGeometry&>())), std::size_t> {};
+
 }  // namespace traits
+
+/// Workspace a ReducePolicy needs for a grid: its `workspace_bytes`, or 0 when it declares none.
+template <class Reduce>
+constexpr std::size_t reduce_workspace_bytes(const ReduceGeometry& grid) {
+  if constexpr (traits::has_workspace_bytes<Reduce>::value)
+    return Reduce::workspace_bytes(grid);
+  else
+    return 0;
+}
 
 template <class P>
 inline constexpr bool is_load_policy_v = traits::valid_vector_halves<P>::value && traits::has_load<P>::value;

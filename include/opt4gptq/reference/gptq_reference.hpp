@@ -158,7 +158,7 @@ inline std::vector<double> gemm(int m, int n, int k, const std::uint16_t* a, std
   return c;
 }
 
-/// The rows [k0, k1) of a layer, as a tensor-parallel row shard holds them: qweight rows k0/8 .. k1/8 and g_idx[k0:k1].
+/// The rows [k0, k1) of a layer, as a tensor-parallel row shard holds them: qweight rows k0/8 to k1/8 and g_idx[k0:k1].
 /// Without act-order the shard also takes its own groups (k0 and k1 multiples of group_size) and g_idx is renumbered
 /// from 0; with act-order (or when `keep_all_groups`), scales and qzeros stay whole and g_idx keeps its values, since
 /// any row may belong to any group.

@@ -1,0 +1,593 @@
+// opt4gptq benchmark: the paper's ablation (Baseline, SMB, VML, ILA, Opt4GPTQ, and faster presets) on the linear
+// layers of the paper's six models plus one large layer, for M = 1..64, against three yardsticks measured in the same
+// run: the device-to-device copy bandwidth, a read-only kernel streaming the same bytes, and the dense fp16 GEMM of
+// the same shape (cuBLAS; hipBLAS on AMD when present).
+//
+//   bench_gemm --out DIR [--quick] [--reps N] [--m 1,2,4] [--filter TEXT]
+//
+// Timing: device events; warm-up first; weights rotated over copies totalling more than 2.5x the L2 cache, so every
+// call streams its weights from memory; `us` is the median over `reps` of (time of a batch of back-to-back calls) /
+// (calls in the batch), which is what an engine that queues kernels sees; `us_event` is the median of single calls
+// each between its own event pair (launch latency included, as the peers' figures in PEERS.md were taken).
+// Every result is first checked against an fp64 host reference (the first rows of C).
+// Writes DIR/results.csv, DIR/results.json and prints progress on stderr.
+
+#include <opt4gptq/opt4gptq.hpp>
+#include <opt4gptq/reference/gptq_reference.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <functional>
+#include <numeric>
+#include <random>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "dense_gemm.hpp"
+#include "presets_extra.hpp"
+
+namespace platform = opt4gptq::platform;
+namespace ref = opt4gptq::reference;
+
+namespace {
+
+#define CHECK_RT(call)                                                                                        \
+  do {                                                                                                        \
+    const platform::native_error_t e_ = (call);                                                               \
+    if (e_ != platform::kNativeSuccess) {                                                                     \
+      std::fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call, platform::error_string(e_)); \
+      std::exit(2);                                                                                           \
+    }                                                                                                         \
+  } while (0)
+
+// ---- what is measured -----------------------------------------------------------------------------------------
+struct LayerShape {
+  const char* model;
+  const char* layer;
+  int k, n;
+  bool act_order;
+};
+
+// Fused qkv, o, fused gate_up and down, as engines run them (hidden, intermediate, heads / kv heads of each model).
+const LayerShape kLayers[] = {
+    {"Llama-2-7B", "qkv", 4096, 12288, false},      {"Llama-2-7B", "o", 4096, 4096, false},
+    {"Llama-2-7B", "gate_up", 4096, 22016, false},  {"Llama-2-7B", "down", 11008, 4096, false},
+    {"CodeLlama-7B", "qkv", 4096, 12288, false},    {"CodeLlama-7B", "o", 4096, 4096, false},
+    {"CodeLlama-7B", "gate_up", 4096, 22016, false}, {"CodeLlama-7B", "down", 11008, 4096, false},
+    {"LLaMa-13B", "qkv", 5120, 15360, false},       {"LLaMa-13B", "o", 5120, 5120, false},
+    {"LLaMa-13B", "gate_up", 5120, 27648, false},   {"LLaMa-13B", "down", 13824, 5120, false},
+    {"Meta-Llama-3-8B", "qkv", 4096, 6144, false},  {"Meta-Llama-3-8B", "o", 4096, 4096, false},
+    {"Meta-Llama-3-8B", "gate_up", 4096, 28672, false}, {"Meta-Llama-3-8B", "down", 14336, 4096, false},
+    {"Qwen1.5-1.8B", "qkv", 2048, 6144, false},     {"Qwen1.5-1.8B", "o", 2048, 2048, false},
+    {"Qwen1.5-1.8B", "gate_up", 2048, 11008, false}, {"Qwen1.5-1.8B", "down", 5504, 2048, false},
+    {"Qwen1.5-4B", "qkv", 2560, 7680, false},       {"Qwen1.5-4B", "o", 2560, 2560, false},
+    {"Qwen1.5-4B", "gate_up", 2560, 13824, false},  {"Qwen1.5-4B", "down", 6912, 2560, false},
+    {"Large", "8192x28672", 8192, 28672, false},
+    {"Llama-2-7B act-order", "qkv", 4096, 12288, true}, {"Llama-2-7B act-order", "o", 4096, 4096, true},
+    {"Llama-2-7B act-order", "gate_up", 4096, 22016, true}, {"Llama-2-7B act-order", "down", 11008, 4096, true},
+};
+constexpr int kGroupSize = 128;
+
+// ---- device helpers ---------------------------------------------------------------------------------------------
+__global__ void fill_random_kernel(std::uint32_t* p, std::size_t words, std::uint32_t seed, std::uint32_t mask,
+                                   std::uint32_t add) {
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < words;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    std::uint32_t x = static_cast<std::uint32_t>(i) * 0x9E3779B9u ^ seed;
+    x ^= x >> 16;
+    x *= 0x7FEB352Du;
+    x ^= x >> 15;
+    x *= 0x846CA68Bu;
+    x ^= x >> 16;
+    p[i] = (x & mask) + add;
+  }
+}
+
+/// Dense fp16 values in [-1, 1) (two per word): exponent of 0.5..1 with random mantissa and sign.
+void fill_random_halves(void* p, std::size_t halves, std::uint32_t seed) {
+  fill_random_kernel<<<1024, 256>>>(static_cast<std::uint32_t*>(p), halves / 2, seed, 0x83FF83FFu, 0x38003800u);
+  CHECK_RT(platform::last_error());
+}
+
+/// The honest yardstick: read `bytes` once with 16-byte loads, 4 in flight per thread, and keep the result alive.
+__global__ void read_reference_kernel(const uint4* __restrict__ p, std::size_t vectors, unsigned int* sink) {
+  uint4 acc = make_uint4(0, 0, 0, 0);
+  const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
+  std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+  for (; i + 3 * stride < vectors; i += 4 * stride) {
+    const uint4 v0 = p[i], v1 = p[i + stride], v2 = p[i + 2 * stride], v3 = p[i + 3 * stride];
+    acc.x ^= v0.x ^ v1.x ^ v2.x ^ v3.x;
+    acc.y ^= v0.y ^ v1.y ^ v2.y ^ v3.y;
+    acc.z ^= v0.z ^ v1.z ^ v2.z ^ v3.z;
+    acc.w ^= v0.w ^ v1.w ^ v2.w ^ v3.w;
+  }
+  for (; i < vectors; i += stride) {
+    const uint4 v = p[i];
+    acc.x ^= v.x;
+    acc.y ^= v.y;
+    acc.z ^= v.z;
+    acc.w ^= v.w;
+  }
+  if ((acc.x ^ acc.y ^ acc.z ^ acc.w) == 0x9E3779B9u) sink[0] = acc.x;  // practically never: defeats elimination
+}
+
+struct DeviceBuffer {
+  void* ptr = nullptr;
+  explicit DeviceBuffer(std::size_t bytes) { CHECK_RT(platform::device_malloc(&ptr, std::max<std::size_t>(bytes, 16))); }
+  ~DeviceBuffer() { (void)platform::device_free(ptr); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(ptr);
+  }
+};
+
+// ---- timing -----------------------------------------------------------------------------------------------------
+struct Timing {
+  double us = 0;        // back to back, per call
+  double us_event = 0;  // one call between its own events
+  double us_graph = 0;  // replay of a captured graph of back-to-back calls, per call
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+/// `call(slot, stream)` enqueues one call on weight copy `slot`.
+using Call = std::function<void(int, platform::stream_t)>;
+
+Timing time_calls(const Call& call, int copies, int reps, platform::stream_t stream) {
+  platform::event_t start, stop;
+  CHECK_RT(platform::event_create(&start));
+  CHECK_RT(platform::event_create(&stop));
+  const int batch = std::max(copies, 10);
+  for (int i = 0; i < batch; ++i) call(i % copies, stream);  // warm-up
+  CHECK_RT(platform::stream_synchronize(stream));
+  auto elapsed_us = [&] {
+    CHECK_RT(platform::event_synchronize(stop));
+    float ms = 0;
+    CHECK_RT(platform::event_elapsed_ms(&ms, start, stop));
+    return 1000.0 * ms;
+  };
+  std::vector<double> per_call, single, graph;
+  int slot = 0;
+  for (int r = 0; r < reps; ++r) {
+    CHECK_RT(platform::event_record(start, stream));
+    for (int i = 0; i < batch; ++i) call(slot++ % copies, stream);
+    CHECK_RT(platform::event_record(stop, stream));
+    per_call.push_back(elapsed_us() / batch);
+  }
+  for (int r = 0; r < reps; ++r) {
+    CHECK_RT(platform::event_record(start, stream));
+    call(slot++ % copies, stream);
+    CHECK_RT(platform::event_record(stop, stream));
+    single.push_back(elapsed_us());
+  }
+  platform::graph_exec_t exec;
+  CHECK_RT(platform::capture_graph(
+      stream, [&](platform::stream_t s) { for (int i = 0; i < batch; ++i) call(i % copies, s); }, &exec));
+  CHECK_RT(platform::graph_launch(exec, stream));  // warm-up
+  for (int r = 0; r < reps; ++r) {
+    CHECK_RT(platform::event_record(start, stream));
+    CHECK_RT(platform::graph_launch(exec, stream));
+    CHECK_RT(platform::event_record(stop, stream));
+    graph.push_back(elapsed_us() / batch);
+  }
+  (void)platform::graph_destroy(exec);
+  (void)platform::event_destroy(start);
+  (void)platform::event_destroy(stop);
+  return Timing{median(per_call), median(single), median(graph)};
+}
+
+// ---- one layer, on the host and on the device -------------------------------------------------------------------
+struct HostLayer {
+  int k = 0, n = 0, groups = 0;
+  std::vector<std::int32_t> qweight, qzeros, g_idx;
+  std::vector<std::uint16_t> scales;
+};
+
+HostLayer make_host_layer(int k, int n, bool act_order, std::uint32_t seed) {
+  HostLayer l;
+  l.k = k;
+  l.n = n;
+  l.groups = k / kGroupSize;
+  std::mt19937 rng(seed);
+  l.qweight.resize(static_cast<std::size_t>(k / 8) * n);
+  for (auto& w : l.qweight) w = static_cast<std::int32_t>(rng());
+  l.qzeros.resize(static_cast<std::size_t>(l.groups) * (n / 8));
+  for (auto& z : l.qzeros) z = static_cast<std::int32_t>(rng());
+  std::uniform_real_distribution<float> scale(0.5e-3f, 1.5e-3f);
+  l.scales.resize(static_cast<std::size_t>(l.groups) * n);
+  for (auto& s : l.scales) s = ref::float_to_half_bits(scale(rng));
+  l.g_idx.resize(k);
+  std::vector<int> order(k);
+  std::iota(order.begin(), order.end(), 0);
+  if (act_order) std::shuffle(order.begin(), order.end(), rng);
+  for (int p = 0; p < k; ++p) l.g_idx[order[p]] = p / kGroupSize;
+  return l;
+}
+
+/// fp64 reference of the first `rows` rows of C (v1 zero points), threaded over columns.
+std::vector<double> reference_rows(const HostLayer& l, const std::vector<std::uint16_t>& a, int rows) {
+  std::vector<double> c(static_cast<std::size_t>(rows) * l.n, 0.0);
+  const unsigned threads = std::max(1u, std::min(16u, std::thread::hardware_concurrency()));
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      std::vector<double> av(l.k);
+      for (int r = 0; r < rows; ++r) {
+        for (int kk = 0; kk < l.k; ++kk) av[kk] = ref::half_bits_to_float(a[static_cast<std::size_t>(r) * l.k + kk]);
+        for (int col = static_cast<int>(t); col < l.n; col += static_cast<int>(threads)) {
+          double sum = 0;
+          for (int kk = 0; kk < l.k; ++kk) {
+            const int g = l.g_idx[kk];
+            const int q = opt4gptq::format::unpack(
+                static_cast<std::uint32_t>(l.qweight[static_cast<std::size_t>(kk / 8) * l.n + col]), kk % 8);
+            const int z = opt4gptq::format::unpack(
+                              static_cast<std::uint32_t>(l.qzeros[static_cast<std::size_t>(g) * (l.n / 8) + col / 8]),
+                              col % 8) +
+                          1;
+            sum += av[kk] * ref::half_bits_to_float(l.scales[static_cast<std::size_t>(g) * l.n + col]) * (q - z);
+          }
+          c[static_cast<std::size_t>(r) * l.n + col] = sum;
+        }
+      }
+    });
+  for (auto& th : pool) th.join();
+  return c;
+}
+
+// ---- presets ----------------------------------------------------------------------------------------------------
+template <class G>
+struct Named {
+  using Gemm = G;
+  const char* name;
+};
+const auto kPresets = std::make_tuple(
+    Named<opt4gptq::presets::Baseline>{"Baseline"}, Named<opt4gptq::presets::Smb>{"SMB"},
+    Named<opt4gptq::presets::Vml>{"VML"}, Named<opt4gptq::presets::Ila>{"ILA"},
+    Named<opt4gptq::presets::Opt4Gptq>{"Opt4GPTQ"}, Named<opt4gptq::presets::Deterministic>{"Deterministic"}
+    OPT4GPTQ_BENCH_EXTRA_PRESETS);
+
+struct Row {
+  const LayerShape* shape;
+  int m;
+  std::string kernel;
+  Timing t;
+  int launches;
+  int grid_z;
+  double rel_error;
+};
+
+std::vector<int> parse_list(const char* s) {
+  std::vector<int> v;
+  for (const char* p = s; *p;) {
+    v.push_back(std::atoi(p));
+    while (*p && *p != ',') ++p;
+    if (*p == ',') ++p;
+  }
+  return v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string out = ".";
+  bool quick = false;
+  int reps = 50;
+  std::vector<int> ms = {1, 2, 4, 8, 16, 32, 64};
+  std::string filter;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--out" && i + 1 < argc) out = argv[++i];
+    else if (a == "--quick") quick = true;
+    else if (a == "--reps" && i + 1 < argc) reps = std::atoi(argv[++i]);
+    else if (a == "--m" && i + 1 < argc) ms = parse_list(argv[++i]);
+    else if (a == "--filter" && i + 1 < argc) filter = argv[++i];
+    else {
+      std::fprintf(stderr, "usage: bench_gemm --out DIR [--quick] [--reps N] [--m 1,2,4] [--filter TEXT]\n");
+      return 2;
+    }
+  }
+  if (quick) {
+    reps = std::min(reps, 20);
+    if (filter.empty()) filter = "Llama-2-7B";
+    ms = {1, 8, 32};
+  }
+  int devices = 0;
+  if (platform::device_count(&devices) != platform::kNativeSuccess || devices == 0) {
+    std::fprintf(stderr, "bench_gemm: no %s GPU visible: nothing to measure\n", platform::kBackendName);
+    return 77;
+  }
+  char device[256] = "?";
+  int l2 = 0, driver = 0;
+  CHECK_RT(platform::device_name(0, device, sizeof(device)));
+  CHECK_RT(platform::l2_cache_bytes(0, &l2));
+  (void)platform::driver_version(&driver);
+  const double rotate_bytes = std::max(2.5 * l2, 128.0e6);
+
+  // Copy bandwidth in this run: 1 GiB device to device, bytes read + written.
+  double copy_gbps = 0;
+  {
+    const std::size_t bytes = std::size_t(1) << 30;
+    DeviceBuffer src(bytes), dst(bytes);
+    fill_random_halves(src.ptr, bytes / 2, 1);
+    std::vector<double> t;
+    platform::event_t e0, e1;
+    CHECK_RT(platform::event_create(&e0));
+    CHECK_RT(platform::event_create(&e1));
+    for (int r = 0; r < 12; ++r) {
+      CHECK_RT(platform::event_record(e0, nullptr));
+      CHECK_RT(platform::copy_device_async(dst.ptr, src.ptr, bytes, nullptr));
+      CHECK_RT(platform::event_record(e1, nullptr));
+      CHECK_RT(platform::event_synchronize(e1));
+      float ms_ = 0;
+      CHECK_RT(platform::event_elapsed_ms(&ms_, e0, e1));
+      if (r >= 2) t.push_back(ms_);
+    }
+    copy_gbps = 2.0 * bytes / (median(t) * 1e-3) / 1e9;
+  }
+  std::fprintf(stderr, "bench_gemm on %s: L2 %d MB, copy bandwidth %.0f GB/s (read + write)\n", device, l2 >> 20,
+               copy_gbps);
+
+  bench::DenseGemm dense;
+  DeviceBuffer sink(64);
+  platform::stream_t stream;
+  CHECK_RT(platform::stream_create(&stream));
+  std::vector<Row> rows;
+  // Per shape: the read reference, the weight bytes, and the dense GEMM per M.
+  std::vector<std::tuple<const LayerShape*, Timing, double, std::vector<std::pair<int, Timing>>>> yardsticks;
+  int done = 0, total = 0;
+  for (const LayerShape& s : kLayers)
+    if (filter.empty() || std::string(s.model).find(filter) != std::string::npos) ++total;
+
+  for (const LayerShape& shape : kLayers) {
+    if (!filter.empty() && std::string(shape.model).find(filter) == std::string::npos) continue;
+    ++done;
+    // A shape measured for an earlier model (CodeLlama-7B has Llama-2-7B's shapes) is reported again, not re-run.
+    const Row* measured = nullptr;
+    for (const Row& r : rows)
+      if (r.shape->k == shape.k && r.shape->n == shape.n && r.shape->act_order == shape.act_order) {
+        measured = &r;
+        break;
+      }
+    if (measured) {
+      const LayerShape* first = measured->shape;
+      std::vector<Row> again;
+      for (const Row& r : rows)
+        if (r.shape == first) again.push_back(Row{&shape, r.m, r.kernel, r.t, r.launches, r.grid_z, r.rel_error});
+      rows.insert(rows.end(), again.begin(), again.end());
+      for (auto& y : yardsticks)
+        if (std::get<0>(y) == first) {
+          auto copy = y;
+          std::get<0>(copy) = &shape;
+          yardsticks.push_back(copy);
+          break;
+        }
+      std::fprintf(stderr, "[%d/%d] %s %s: same shape as %s %s, reported again\n", done, total, shape.model,
+                   shape.layer, first->model, first->layer);
+      continue;
+    }
+    const int k = shape.k, n = shape.n;
+    const HostLayer host = make_host_layer(k, n, shape.act_order, 1234u + k + n);
+    const std::size_t qweight_bytes = host.qweight.size() * 4, qzeros_bytes = host.qzeros.size() * 4,
+                      scales_bytes = host.scales.size() * 2;
+    const double weight_bytes = static_cast<double>(qweight_bytes + qzeros_bytes + scales_bytes);
+    const int copies = std::max(2, static_cast<int>(std::ceil(rotate_bytes / weight_bytes)));
+    std::fprintf(stderr, "[%d/%d] %s %s: K=%d N=%d%s, %.1f MB of weights, %d copies\n", done, total, shape.model,
+                 shape.layer, k, n, shape.act_order ? " act-order" : "", weight_bytes / 1e6, copies);
+
+    // Device copies of the layer.
+    DeviceBuffer qweight(qweight_bytes * copies), qzeros(qzeros_bytes * copies), scales(scales_bytes * copies);
+    DeviceBuffer g_idx(host.g_idx.size() * 4);
+    CHECK_RT(platform::copy_to_device(qweight.ptr, host.qweight.data(), qweight_bytes));
+    CHECK_RT(platform::copy_to_device(qzeros.ptr, host.qzeros.data(), qzeros_bytes));
+    CHECK_RT(platform::copy_to_device(scales.ptr, host.scales.data(), scales_bytes));
+    CHECK_RT(platform::copy_to_device(g_idx.ptr, host.g_idx.data(), host.g_idx.size() * 4));
+    for (int c = 1; c < copies; ++c) {
+      CHECK_RT(platform::copy_device_async(qweight.as<char>() + c * qweight_bytes, qweight.ptr, qweight_bytes, nullptr));
+      CHECK_RT(platform::copy_device_async(qzeros.as<char>() + c * qzeros_bytes, qzeros.ptr, qzeros_bytes, nullptr));
+      CHECK_RT(platform::copy_device_async(scales.as<char>() + c * scales_bytes, scales.ptr, scales_bytes, nullptr));
+    }
+    std::vector<opt4gptq::PreparedActOrder> prepared(copies);
+    std::vector<std::unique_ptr<DeviceBuffer>> prepared_buffers;
+    if (shape.act_order) {
+      const std::size_t bytes = opt4gptq::act_order_buffer_bytes(k, n, host.groups);
+      for (int c = 0; c < copies; ++c) {
+        prepared_buffers.push_back(std::make_unique<DeviceBuffer>(bytes));
+        const opt4gptq::Status st = opt4gptq::prepare_act_order(
+            reinterpret_cast<const std::int32_t*>(qweight.as<char>() + c * qweight_bytes), 0, g_idx.as<std::int32_t>(),
+            k, n, host.groups, prepared_buffers.back()->ptr, bytes, nullptr, &prepared[c]);
+        if (!st.ok()) {
+          std::fprintf(stderr, "prepare_act_order: %s\n", st.message);
+          return 1;
+        }
+      }
+      const opt4gptq::Status st = opt4gptq::check_act_order(prepared[0], nullptr);
+      if (!st.ok()) {
+        std::fprintf(stderr, "check_act_order: %s\n", st.message);
+        return 1;
+      }
+    }
+    // Yardsticks' buffers: the same bytes for the read reference, dense fp16 weights for the dense GEMM.
+    const std::size_t read_bytes = (static_cast<std::size_t>(weight_bytes) + 15) / 16 * 16;
+    DeviceBuffer read_buffer(read_bytes * copies);
+    fill_random_halves(read_buffer.ptr, read_bytes * copies / 2, 7);
+    const double dense_bytes = 2.0 * k * n;
+    const int dense_copies = std::max(2, static_cast<int>(std::ceil(rotate_bytes / dense_bytes)));
+    DeviceBuffer dense_w(static_cast<std::size_t>(dense_bytes) * dense_copies);
+    fill_random_halves(dense_w.ptr, static_cast<std::size_t>(k) * n * dense_copies, 9);
+
+    const int max_m = *std::max_element(ms.begin(), ms.end());
+    std::vector<std::uint16_t> a_host(static_cast<std::size_t>(max_m) * k);
+    {
+      std::mt19937 rng(42);
+      std::normal_distribution<float> normal(0.0f, 1.0f);
+      for (auto& x : a_host) x = ref::float_to_half_bits(normal(rng));
+    }
+    DeviceBuffer a(a_host.size() * 2), c_buf(static_cast<std::size_t>(max_m) * n * 2);
+    CHECK_RT(platform::copy_to_device(a.ptr, a_host.data(), a_host.size() * 2));
+    const int check_rows = 2;
+    const std::vector<double> expected = reference_rows(host, a_host, std::min(check_rows, max_m));
+
+    // Read reference: once per shape (independent of M).
+    int sms = 0;
+    CHECK_RT(platform::multiprocessor_count(0, &sms));
+    const Timing read_t = time_calls(
+        [&](int slot, platform::stream_t st) {
+          read_reference_kernel<<<sms * 8, 256, 0, st>>>(
+              reinterpret_cast<const uint4*>(read_buffer.as<char>() + slot * read_bytes), read_bytes / 16,
+              sink.as<unsigned int>());
+        },
+        copies, reps, stream);
+    std::vector<std::pair<int, Timing>> dense_times;
+
+    for (const int m : ms) {
+      Timing dense_t;
+      if (dense.available()) {
+        bool ok = true;
+        dense_t = time_calls(
+            [&](int slot, platform::stream_t st) {
+              ok &= dense.run(m, n, k, a.ptr, dense_w.as<char>() + slot * static_cast<std::size_t>(dense_bytes),
+                              c_buf.ptr, st);
+            },
+            dense_copies, reps, stream);
+        if (!ok) dense_t = Timing{};
+      }
+      dense_times.emplace_back(m, dense_t);
+      std::fprintf(stderr, "    M=%-3d read-ref %5.1f/%5.1f us  %s %6.1f/%6.1f us |", m, read_t.us, read_t.us_graph,
+                   bench::DenseGemm::name(), dense_t.us, dense_t.us_graph);
+      std::apply(
+          [&](auto... preset) {
+            (
+                [&](auto p) {
+                  using Gemm = typename decltype(p)::Gemm;
+                  auto problem_for = [&](int slot) {
+                    opt4gptq::GemmProblem pr;
+                    pr.m = m;
+                    pr.n = n;
+                    pr.k = k;
+                    pr.a = a.as<const opt4gptq::half>();
+                    pr.qweight = shape.act_order
+                                     ? nullptr
+                                     : reinterpret_cast<const std::int32_t*>(qweight.as<char>() + slot * qweight_bytes);
+                    pr.qzeros = reinterpret_cast<const std::int32_t*>(qzeros.as<char>() + slot * qzeros_bytes);
+                    pr.scales = reinterpret_cast<const opt4gptq::half*>(scales.as<char>() + slot * scales_bytes);
+                    pr.group_size = kGroupSize;
+                    pr.num_groups = host.groups;
+                    pr.zero_format = opt4gptq::ZeroPointFormat::kGptqV1;
+                    pr.act_order = shape.act_order ? &prepared[slot] : nullptr;
+                    pr.c = c_buf.as<opt4gptq::half>();
+                    return pr;
+                  };
+                  // Correctness first: poison C, run on copy 0, compare the first rows with the fp64 reference.
+                  std::vector<std::uint16_t> c_host(static_cast<std::size_t>(m) * n, 0x7E00);
+                  CHECK_RT(platform::copy_to_device(c_buf.ptr, c_host.data(), c_host.size() * 2));
+                  opt4gptq::LaunchShape ls;
+                  opt4gptq::Status st = opt4gptq::launch_shape<Gemm>(problem_for(0), &ls);
+                  DeviceBuffer workspace(ls.workspace_bytes);
+                  if (st.ok()) st = opt4gptq::clear_workspace(workspace.ptr, ls.workspace_bytes, nullptr);
+                  if (st.ok()) st = opt4gptq::launch<Gemm>(problem_for(0), workspace.ptr, ls.workspace_bytes, nullptr);
+                  if (!st.ok()) {
+                    std::fprintf(stderr, "\n%s: %s\n", p.name, st.message);
+                    std::exit(1);
+                  }
+                  CHECK_RT(platform::device_synchronize());
+                  CHECK_RT(platform::copy_to_host(c_host.data(), c_buf.ptr, c_host.size() * 2));
+                  const int rows_checked = std::min(m, check_rows);
+                  const ref::ErrorReport e = ref::compare(c_host.data(), rows_checked, n, 0, expected);
+                  if (e.non_finite > 0 || e.relative > 5e-3) {
+                    std::fprintf(stderr, "\n%s %s %s M=%d: WRONG RESULT (relative error %.3g, %lld non-finite)\n",
+                                 p.name, shape.model, shape.layer, m, e.relative, e.non_finite);
+                    std::exit(1);
+                  }
+                  const Timing t = time_calls(
+                      [&](int slot, platform::stream_t s) {
+                        (void)opt4gptq::launch<Gemm>(problem_for(slot), workspace.ptr, ls.workspace_bytes, s);
+                      },
+                      copies, reps, stream);
+                  rows.push_back(Row{&shape, m, p.name, t, ls.zero_fill_output ? 2 : 1, ls.grid_z, e.relative});
+                  std::fprintf(stderr, " %s %.1f/%.1f", p.name, t.us, t.us_graph);
+                }(preset),
+                ...);
+          },
+          kPresets);
+      std::fprintf(stderr, "\n");
+    }
+    yardsticks.emplace_back(&shape, read_t, weight_bytes, dense_times);
+  }
+
+  // ---- output ---------------------------------------------------------------------------------------------------
+  auto find_yardstick = [&](const LayerShape* s) -> const auto& {
+    for (const auto& y : yardsticks)
+      if (std::get<0>(y) == s) return y;
+    std::fprintf(stderr, "internal error: no yardstick\n");
+    std::exit(2);
+  };
+  auto baseline_us = [&](const Row& r) {
+    for (const Row& b : rows)
+      if (b.shape == r.shape && b.m == r.m && b.kernel == "Baseline") return b.t.us;
+    return 0.0;
+  };
+  const std::time_t now = std::time(nullptr);
+  char date[32];
+  std::strftime(date, sizeof(date), "%Y-%m-%d", std::gmtime(&now));
+  const std::string csv_path = out + "/results.csv", json_path = out + "/results.json";
+  FILE* csv = std::fopen(csv_path.c_str(), "w");
+  FILE* json = std::fopen(json_path.c_str(), "w");
+  if (!csv || !json) {
+    std::fprintf(stderr, "cannot write to %s\n", out.c_str());
+    return 1;
+  }
+  std::fprintf(csv,
+               "model,layer,k,n,act_order,m,kernel,us,us_graph,us_event,launches,k_blocks,weight_bytes,weight_gbps,"
+               "weight_gbps_graph,pct_copy_bw,pct_copy_bw_graph,tflops,speedup_vs_baseline,read_ref_us,read_ref_us_graph,"
+               "time_vs_read_ref,dense_us,dense_us_graph,speedup_vs_dense,speedup_vs_dense_graph,rel_error\n");
+  std::fprintf(json,
+               "{\n  \"device\": \"%s\",\n  \"backend\": \"%s\",\n  \"driver_version\": %d,\n  \"date\": \"%s\",\n"
+               "  \"l2_bytes\": %d,\n  \"copy_gbps\": %.1f,\n  \"dense_library\": \"%s\",\n  \"group_size\": %d,\n"
+               "  \"reps\": %d,\n  \"rows\": [\n",
+               device, platform::kBackendName, driver, date, l2, copy_gbps, bench::DenseGemm::name(), kGroupSize, reps);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const Row& r = rows[i];
+    const auto& y = find_yardstick(r.shape);
+    const Timing read = std::get<1>(y);
+    const double bytes = std::get<2>(y);
+    Timing dn;
+    for (const auto& d : std::get<3>(y))
+      if (d.first == r.m) dn = d.second;
+    const double gbps = bytes / (r.t.us * 1e-6) / 1e9, gbps_graph = bytes / (r.t.us_graph * 1e-6) / 1e9;
+    const double tflops = 2.0 * r.m * r.shape->k * r.shape->n / (r.t.us * 1e-6) / 1e12;
+    const double base = baseline_us(r);
+    std::fprintf(csv,
+                 "%s,%s,%d,%d,%d,%d,%s,%.3f,%.3f,%.3f,%d,%d,%.0f,%.1f,%.1f,%.1f,%.1f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,"
+                 "%.3f,%.3f,%.3g\n",
+                 r.shape->model, r.shape->layer, r.shape->k, r.shape->n, r.shape->act_order ? 1 : 0, r.m,
+                 r.kernel.c_str(), r.t.us, r.t.us_graph, r.t.us_event, r.launches, r.grid_z, bytes, gbps, gbps_graph,
+                 100.0 * gbps / copy_gbps, 100.0 * gbps_graph / copy_gbps, tflops, base / r.t.us, read.us,
+                 read.us_graph, r.t.us / read.us, dn.us, dn.us_graph, dn.us > 0 ? dn.us / r.t.us : 0.0,
+                 dn.us_graph > 0 ? dn.us_graph / r.t.us_graph : 0.0, r.rel_error);
+    std::fprintf(json,
+                 "    {\"model\": \"%s\", \"layer\": \"%s\", \"k\": %d, \"n\": %d, \"act_order\": %s, \"m\": %d, "
+                 "\"kernel\": \"%s\", \"us\": %.3f, \"us_graph\": %.3f, \"us_event\": %.3f, \"launches\": %d, "
+                 "\"k_blocks\": %d, \"weight_bytes\": %.0f, \"read_ref_us\": %.3f, \"read_ref_us_graph\": %.3f, "
+                 "\"dense_us\": %.3f, \"dense_us_graph\": %.3f, \"rel_error\": %.3g}%s\n",
+                 r.shape->model, r.shape->layer, r.shape->k, r.shape->n, r.shape->act_order ? "true" : "false", r.m,
+                 r.kernel.c_str(), r.t.us, r.t.us_graph, r.t.us_event, r.launches, r.grid_z, bytes, read.us,
+                 read.us_graph, dn.us, dn.us_graph, r.rel_error, i + 1 < rows.size() ? "," : "");
+  }
+  std::fprintf(json, "  ]\n}\n");
+  std::fclose(csv);
+  std::fclose(json);
+  std::fprintf(stderr, "wrote %s and %s\n", csv_path.c_str(), json_path.c_str());
+  return 0;
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs the benchmark and writes its report: results.csv, results.json, summary.md and PNG plots in OUT_DIR.
+#   bench/run.sh OUT_DIR [--quick] [BUILD_DIR]
+# --quick: Llama-2-7B's layers, M in {1, 8, 32}, 20 repetitions (under a minute). The report needs python3 (and
+# matplotlib for the plots). Builds BUILD_DIR (default build/bench) first when it has no bench_gemm.
+set -euo pipefail
+out=${1:?usage: bench/run.sh OUT_DIR [--quick] [BUILD_DIR]}
+shift
+quick=""
+build=build/bench
+for a in "$@"; do
+  case "$a" in
+    --quick) quick="--quick" ;;
+    *) build=$a ;;
+  esac
+done
+cd "$(dirname "$0")/.."
+mkdir -p "$out"
+if [ ! -x "$build/bench/bench_gemm" ]; then
+  if command -v nvidia-smi >/dev/null 2>&1; then
+    cmake -S . -B "$build" -DOPT4GPTQ_GPU=CUDA -DCMAKE_BUILD_TYPE=Release -DOPT4GPTQ_BUILD_TESTS=OFF >/dev/null
+  else
+    cmake -S . -B "$build" -DCMAKE_CXX_COMPILER=hipcc -DCMAKE_BUILD_TYPE=Release -DOPT4GPTQ_BUILD_TESTS=OFF >/dev/null
+  fi
+  cmake --build "$build" -j "$(nproc)" --target bench_gemm
+fi
+"$build/bench/bench_gemm" --out "$out" $quick
+python3 bench/report.py "$out"
