@@ -146,7 +146,9 @@ struct ReduceSharedBuffered {
   }
 
   /// Calls f(row, column in tile, sum of the pair) for every output pair of the block, threads striding over them;
-  /// each pair is summed over the wave splits in a fixed order.
+  /// each pair is summed over the wave splits in a fixed order. This level is a plain loop over shared memory, not a
+  /// rocPRIM/CUB primitive: it adds many independent segments of at most 8 values (BlockReduce reduces a whole block
+  /// to one value), and the fixed order is what makes the result reproducible.
   template <class Tile, int kRows, class F>
   OPT4GPTQ_DEVICE static void for_each_pair(const SharedStorage<Tile, kRows>& smem, const ThreadOutput& out, F&& f) {
     constexpr int kWaveSplits = SharedStorage<Tile, kRows>::kWaveSplits;
