@@ -148,39 +148,19 @@ struct DequantGemm {
   template <int kRows>
   OPT4GPTQ_DEVICE static void multiply_word(const detail::Words4& q, const detail::Words4* a_word,
                                             const GroupConstants& gc, float (&acc)[kRows][4]) {
+    // Dequantize the 4 columns once, then stream the rows' activations past them. (Dequantizing one column at a time
+    // for M <= 2 was tried: ptxas allocates the same registers either way.)
     const std::uint32_t words[4] = {q.x, q.y, q.z, q.w};
-    if constexpr (kRows <= 2) {
-      // Few rows: keep the rows' activations and one column's values live at a time (fewer registers, so more
-      // resident warps, which is what the weight stream needs at small M).
-      half2 a[kRows][4];
+    half2 w[4][4];
 #pragma unroll
-      for (int r = 0; r < kRows; ++r) {
-        const detail::Words4 av = a_word[r * (Tile::kStageRows / 8)];
-        a[r][0] = platform::bit_cast<half2>(av.x);
-        a[r][1] = platform::bit_cast<half2>(av.y);
-        a[r][2] = platform::bit_cast<half2>(av.z);
-        a[r][3] = platform::bit_cast<half2>(av.w);
-      }
+    for (int j = 0; j < 4; ++j) detail::dequant_word<Math>(words[j], gc.zero[j], w[j]);
 #pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        half2 w[4];
-        detail::dequant_word<Math>(words[j], gc.zero[j], w);
+    for (int r = 0; r < kRows; ++r) {
+      const detail::Words4 av = a_word[r * (Tile::kStageRows / 8)];
+      const half2 a[4] = {platform::bit_cast<half2>(av.x), platform::bit_cast<half2>(av.y),
+                          platform::bit_cast<half2>(av.z), platform::bit_cast<half2>(av.w)};
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) acc[r][j] = fmaf(detail::dot8<Math>(a[r], w), gc.scale[j], acc[r][j]);
-      }
-    } else {
-      // Many rows: dequantize the 4 columns once, then stream the rows' activations past them.
-      half2 w[4][4];
-#pragma unroll
-      for (int j = 0; j < 4; ++j) detail::dequant_word<Math>(words[j], gc.zero[j], w[j]);
-#pragma unroll
-      for (int r = 0; r < kRows; ++r) {
-        const detail::Words4 av = a_word[r * (Tile::kStageRows / 8)];
-        const half2 a[4] = {platform::bit_cast<half2>(av.x), platform::bit_cast<half2>(av.y),
-                            platform::bit_cast<half2>(av.z), platform::bit_cast<half2>(av.w)};
-#pragma unroll
-        for (int j = 0; j < 4; ++j) acc[r][j] = fmaf(detail::dot8<Math>(a, w[j]), gc.scale[j], acc[r][j]);
-      }
+      for (int j = 0; j < 4; ++j) acc[r][j] = fmaf(detail::dot8<Math>(a, w[j]), gc.scale[j], acc[r][j]);
     }
   }
 
