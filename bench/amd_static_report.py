@@ -45,7 +45,7 @@ def kernels(text):
     out = {}
     lines = text.splitlines()
     i = 0
-    name_re = re.compile(r"^(_Z\w*dequant_gemm_kernel\w*ELi(\d+)ELb([01])EEEvNS_12KernelParamsE):")
+    name_re = re.compile(r"^(_Z\w*dequant_gemm_kernel\w*ELi(\d+)ELb([01])EEEv\w*):")
     while i < len(lines):
         m = name_re.match(lines[i])
         if not m:

@@ -6,9 +6,13 @@
 //   bench_gemm --out DIR [--quick] [--reps N] [--m 1,2,4] [--filter TEXT]
 //
 // Timing: device events; warm-up first; weights rotated over copies totalling more than 2.5x the L2 cache, so every
-// call streams its weights from memory; `us` is the median over `reps` of (time of a batch of back-to-back calls) /
-// (calls in the batch), which is what an engine that queues kernels sees; `us_event` is the median of single calls
-// each between its own event pair (launch latency included, as the peers' figures in PEERS.md were taken).
+// call streams its weights from memory. Back to back (columns ending in `_b2b`, and the older `us` and `dense_us`):
+// the median over `reps` of (time of a batch of back-to-back calls) / (calls in the batch), which is what an engine
+// that queues kernels sees. Graph replay (`us_graph`, `read_ref_us`, `cublas_us`, and the older `read_ref_us_graph`
+// and `dense_us_graph`): the same batch captured once in a CUDA/HIP graph and replayed, per call, which is what an
+// engine that replays graphs sees. `us_event` is the median of single calls each between its own event pair (launch
+// latency included, as the peers' figures in PEERS.md were taken). `read_ref_*` is the read-only kernel, `cublas_*`
+// and `dense_*` the dense fp16 GEMM (hipBLAS on AMD, under the same names).
 // Every result is first checked against an fp64 host reference (the first rows of C).
 // Writes DIR/results.csv, DIR/results.json and prints progress on stderr.
 
@@ -38,13 +42,13 @@ namespace ref = opt4gptq::reference;
 
 namespace {
 
-#define CHECK_RT(call)                                                                                        \
-  do {                                                                                                        \
-    const platform::native_error_t e_ = (call);                                                               \
-    if (e_ != platform::kNativeSuccess) {                                                                     \
+#define CHECK_RT(call)                                                                                       \
+  do {                                                                                                       \
+    const platform::native_error_t e_ = (call);                                                              \
+    if (e_ != platform::kNativeSuccess) {                                                                    \
       std::fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call, platform::error_string(e_)); \
-      std::exit(2);                                                                                           \
-    }                                                                                                         \
+      std::exit(2);                                                                                          \
+    }                                                                                                        \
   } while (0)
 
 // ---- what is measured -----------------------------------------------------------------------------------------
@@ -57,21 +61,35 @@ struct LayerShape {
 
 // Fused qkv, o, fused gate_up and down, as engines run them (hidden, intermediate, heads / kv heads of each model).
 const LayerShape kLayers[] = {
-    {"Llama-2-7B", "qkv", 4096, 12288, false},      {"Llama-2-7B", "o", 4096, 4096, false},
-    {"Llama-2-7B", "gate_up", 4096, 22016, false},  {"Llama-2-7B", "down", 11008, 4096, false},
-    {"CodeLlama-7B", "qkv", 4096, 12288, false},    {"CodeLlama-7B", "o", 4096, 4096, false},
-    {"CodeLlama-7B", "gate_up", 4096, 22016, false}, {"CodeLlama-7B", "down", 11008, 4096, false},
-    {"LLaMa-13B", "qkv", 5120, 15360, false},       {"LLaMa-13B", "o", 5120, 5120, false},
-    {"LLaMa-13B", "gate_up", 5120, 27648, false},   {"LLaMa-13B", "down", 13824, 5120, false},
-    {"Meta-Llama-3-8B", "qkv", 4096, 6144, false},  {"Meta-Llama-3-8B", "o", 4096, 4096, false},
-    {"Meta-Llama-3-8B", "gate_up", 4096, 28672, false}, {"Meta-Llama-3-8B", "down", 14336, 4096, false},
-    {"Qwen1.5-1.8B", "qkv", 2048, 6144, false},     {"Qwen1.5-1.8B", "o", 2048, 2048, false},
-    {"Qwen1.5-1.8B", "gate_up", 2048, 11008, false}, {"Qwen1.5-1.8B", "down", 5504, 2048, false},
-    {"Qwen1.5-4B", "qkv", 2560, 7680, false},       {"Qwen1.5-4B", "o", 2560, 2560, false},
-    {"Qwen1.5-4B", "gate_up", 2560, 13824, false},  {"Qwen1.5-4B", "down", 6912, 2560, false},
+    {"Llama-2-7B", "qkv", 4096, 12288, false},
+    {"Llama-2-7B", "o", 4096, 4096, false},
+    {"Llama-2-7B", "gate_up", 4096, 22016, false},
+    {"Llama-2-7B", "down", 11008, 4096, false},
+    {"CodeLlama-7B", "qkv", 4096, 12288, false},
+    {"CodeLlama-7B", "o", 4096, 4096, false},
+    {"CodeLlama-7B", "gate_up", 4096, 22016, false},
+    {"CodeLlama-7B", "down", 11008, 4096, false},
+    {"LLaMa-13B", "qkv", 5120, 15360, false},
+    {"LLaMa-13B", "o", 5120, 5120, false},
+    {"LLaMa-13B", "gate_up", 5120, 27648, false},
+    {"LLaMa-13B", "down", 13824, 5120, false},
+    {"Meta-Llama-3-8B", "qkv", 4096, 6144, false},
+    {"Meta-Llama-3-8B", "o", 4096, 4096, false},
+    {"Meta-Llama-3-8B", "gate_up", 4096, 28672, false},
+    {"Meta-Llama-3-8B", "down", 14336, 4096, false},
+    {"Qwen1.5-1.8B", "qkv", 2048, 6144, false},
+    {"Qwen1.5-1.8B", "o", 2048, 2048, false},
+    {"Qwen1.5-1.8B", "gate_up", 2048, 11008, false},
+    {"Qwen1.5-1.8B", "down", 5504, 2048, false},
+    {"Qwen1.5-4B", "qkv", 2560, 7680, false},
+    {"Qwen1.5-4B", "o", 2560, 2560, false},
+    {"Qwen1.5-4B", "gate_up", 2560, 13824, false},
+    {"Qwen1.5-4B", "down", 6912, 2560, false},
     {"Large", "8192x28672", 8192, 28672, false},
-    {"Llama-2-7B act-order", "qkv", 4096, 12288, true}, {"Llama-2-7B act-order", "o", 4096, 4096, true},
-    {"Llama-2-7B act-order", "gate_up", 4096, 22016, true}, {"Llama-2-7B act-order", "down", 11008, 4096, true},
+    {"Llama-2-7B act-order", "qkv", 4096, 12288, true},
+    {"Llama-2-7B act-order", "o", 4096, 4096, true},
+    {"Llama-2-7B act-order", "gate_up", 4096, 22016, true},
+    {"Llama-2-7B act-order", "down", 11008, 4096, true},
 };
 constexpr int kGroupSize = 128;
 
@@ -120,7 +138,9 @@ __global__ void read_reference_kernel(const uint4* __restrict__ p, std::size_t v
 
 struct DeviceBuffer {
   void* ptr = nullptr;
-  explicit DeviceBuffer(std::size_t bytes) { CHECK_RT(platform::device_malloc(&ptr, std::max<std::size_t>(bytes, 16))); }
+  explicit DeviceBuffer(std::size_t bytes) {
+    CHECK_RT(platform::device_malloc(&ptr, std::max<std::size_t>(bytes, 16)));
+  }
   ~DeviceBuffer() { (void)platform::device_free(ptr); }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
@@ -174,7 +194,11 @@ Timing time_calls(const Call& call, int copies, int reps, platform::stream_t str
   }
   platform::graph_exec_t exec;
   CHECK_RT(platform::capture_graph(
-      stream, [&](platform::stream_t s) { for (int i = 0; i < batch; ++i) call(i % copies, s); }, &exec));
+      stream,
+      [&](platform::stream_t s) {
+        for (int i = 0; i < batch; ++i) call(i % copies, s);
+      },
+      &exec));
   CHECK_RT(platform::graph_launch(exec, stream));  // warm-up
   for (int r = 0; r < reps; ++r) {
     CHECK_RT(platform::event_record(start, stream));
@@ -232,10 +256,9 @@ std::vector<double> reference_rows(const HostLayer& l, const std::vector<std::ui
             const int g = l.g_idx[kk];
             const int q = opt4gptq::format::unpack(
                 static_cast<std::uint32_t>(l.qweight[static_cast<std::size_t>(kk / 8) * l.n + col]), kk % 8);
+            const auto stored = static_cast<std::uint32_t>(l.qzeros[static_cast<std::size_t>(g) * (l.n / 8) + col / 8]);
             const int z = opt4gptq::format::unpack(
-                              static_cast<std::uint32_t>(l.qzeros[static_cast<std::size_t>(g) * (l.n / 8) + col / 8]),
-                              col % 8) +
-                          1;
+                opt4gptq::format::zero_word(stored, opt4gptq::ZeroPointFormat::kGptqV1), col % 8);
             sum += av[kk] * ref::half_bits_to_float(l.scales[static_cast<std::size_t>(g) * l.n + col]) * (q - z);
           }
           c[static_cast<std::size_t>(r) * l.n + col] = sum;
@@ -252,11 +275,11 @@ struct Named {
   using Gemm = G;
   const char* name;
 };
-const auto kPresets = std::make_tuple(
-    Named<opt4gptq::presets::Baseline>{"Baseline"}, Named<opt4gptq::presets::Smb>{"SMB"},
-    Named<opt4gptq::presets::Vml>{"VML"}, Named<opt4gptq::presets::Ila>{"ILA"},
-    Named<opt4gptq::presets::Opt4Gptq>{"Opt4GPTQ"}, Named<opt4gptq::presets::Deterministic>{"Deterministic"}
-    OPT4GPTQ_BENCH_EXTRA_PRESETS);
+const auto kPresets =
+    std::make_tuple(Named<opt4gptq::presets::Baseline>{"Baseline"}, Named<opt4gptq::presets::Smb>{"SMB"},
+                    Named<opt4gptq::presets::Vml>{"VML"}, Named<opt4gptq::presets::Ila>{"ILA"},
+                    Named<opt4gptq::presets::Opt4Gptq>{"Opt4GPTQ"},
+                    Named<opt4gptq::presets::Deterministic>{"Deterministic"} OPT4GPTQ_BENCH_EXTRA_PRESETS);
 
 struct Row {
   const LayerShape* shape;
@@ -288,11 +311,16 @@ int main(int argc, char** argv) {
   std::string filter;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--out" && i + 1 < argc) out = argv[++i];
-    else if (a == "--quick") quick = true;
-    else if (a == "--reps" && i + 1 < argc) reps = std::atoi(argv[++i]);
-    else if (a == "--m" && i + 1 < argc) ms = parse_list(argv[++i]);
-    else if (a == "--filter" && i + 1 < argc) filter = argv[++i];
+    if (a == "--out" && i + 1 < argc)
+      out = argv[++i];
+    else if (a == "--quick")
+      quick = true;
+    else if (a == "--reps" && i + 1 < argc)
+      reps = std::atoi(argv[++i]);
+    else if (a == "--m" && i + 1 < argc)
+      ms = parse_list(argv[++i]);
+    else if (a == "--filter" && i + 1 < argc)
+      filter = argv[++i];
     else {
       std::fprintf(stderr, "usage: bench_gemm --out DIR [--quick] [--reps N] [--m 1,2,4] [--filter TEXT]\n");
       return 2;
@@ -394,7 +422,8 @@ int main(int argc, char** argv) {
     CHECK_RT(platform::copy_to_device(scales.ptr, host.scales.data(), scales_bytes));
     CHECK_RT(platform::copy_to_device(g_idx.ptr, host.g_idx.data(), host.g_idx.size() * 4));
     for (int c = 1; c < copies; ++c) {
-      CHECK_RT(platform::copy_device_async(qweight.as<char>() + c * qweight_bytes, qweight.ptr, qweight_bytes, nullptr));
+      CHECK_RT(
+          platform::copy_device_async(qweight.as<char>() + c * qweight_bytes, qweight.ptr, qweight_bytes, nullptr));
       CHECK_RT(platform::copy_device_async(qzeros.as<char>() + c * qzeros_bytes, qzeros.ptr, qzeros_bytes, nullptr));
       CHECK_RT(platform::copy_device_async(scales.as<char>() + c * scales_bytes, scales.ptr, scales_bytes, nullptr));
     }
@@ -548,10 +577,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cannot write to %s\n", out.c_str());
     return 1;
   }
+  // Time columns: `us_graph`, `read_ref_us`, `read_ref_us_graph`, `dense_us_graph` and `cublas_us` are graph replay;
+  // `us`, `us_b2b`, `read_ref_us_b2b`, `dense_us` and `cublas_us_b2b` are back to back (`us` = `us_b2b`, `read_ref_us`
+  // = `read_ref_us_graph`, `dense_us` = `cublas_us_b2b`, `dense_us_graph` = `cublas_us`; the older names stay for
+  // existing readers). Rates and ratios without a `_graph` ending are back to back, as before.
   std::fprintf(csv,
-               "model,layer,k,n,act_order,m,kernel,us,us_graph,us_event,launches,k_blocks,weight_bytes,weight_gbps,"
-               "weight_gbps_graph,pct_copy_bw,pct_copy_bw_graph,tflops,speedup_vs_baseline,read_ref_us,read_ref_us_graph,"
-               "time_vs_read_ref,dense_us,dense_us_graph,speedup_vs_dense,speedup_vs_dense_graph,rel_error\n");
+               "model,layer,k,n,act_order,m,kernel,us,us_graph,us_b2b,us_event,launches,k_blocks,weight_bytes,"
+               "weight_gbps,weight_gbps_graph,pct_copy_bw,pct_copy_bw_graph,tflops,speedup_vs_baseline,read_ref_us,"
+               "read_ref_us_graph,read_ref_us_b2b,time_vs_read_ref,dense_us,dense_us_graph,cublas_us,cublas_us_b2b,"
+               "speedup_vs_dense,speedup_vs_dense_graph,rel_error\n");
   std::fprintf(json,
                "{\n  \"device\": \"%s\",\n  \"backend\": \"%s\",\n  \"driver_version\": %d,\n  \"date\": \"%s\",\n"
                "  \"l2_bytes\": %d,\n  \"copy_gbps\": %.1f,\n  \"dense_library\": \"%s\",\n  \"group_size\": %d,\n"
@@ -569,21 +603,23 @@ int main(int argc, char** argv) {
     const double tflops = 2.0 * r.m * r.shape->k * r.shape->n / (r.t.us * 1e-6) / 1e12;
     const double base = baseline_us(r);
     std::fprintf(csv,
-                 "%s,%s,%d,%d,%d,%d,%s,%.3f,%.3f,%.3f,%d,%d,%.0f,%.1f,%.1f,%.1f,%.1f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,"
-                 "%.3f,%.3f,%.3g\n",
+                 "%s,%s,%d,%d,%d,%d,%s,%.3f,%.3f,%.3f,%.3f,%d,%d,%.0f,%.1f,%.1f,%.1f,%.1f,%.3f,%.3f,%.3f,%.3f,%.3f,"
+                 "%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3g\n",
                  r.shape->model, r.shape->layer, r.shape->k, r.shape->n, r.shape->act_order ? 1 : 0, r.m,
-                 r.kernel.c_str(), r.t.us, r.t.us_graph, r.t.us_event, r.launches, r.grid_z, bytes, gbps, gbps_graph,
-                 100.0 * gbps / copy_gbps, 100.0 * gbps_graph / copy_gbps, tflops, base / r.t.us, read.us,
-                 read.us_graph, r.t.us / read.us, dn.us, dn.us_graph, dn.us > 0 ? dn.us / r.t.us : 0.0,
-                 dn.us_graph > 0 ? dn.us_graph / r.t.us_graph : 0.0, r.rel_error);
+                 r.kernel.c_str(), r.t.us, r.t.us_graph, r.t.us, r.t.us_event, r.launches, r.grid_z, bytes, gbps,
+                 gbps_graph, 100.0 * gbps / copy_gbps, 100.0 * gbps_graph / copy_gbps, tflops, base / r.t.us,
+                 read.us_graph, read.us_graph, read.us, r.t.us / read.us, dn.us, dn.us_graph, dn.us_graph, dn.us,
+                 dn.us > 0 ? dn.us / r.t.us : 0.0, dn.us_graph > 0 ? dn.us_graph / r.t.us_graph : 0.0, r.rel_error);
     std::fprintf(json,
                  "    {\"model\": \"%s\", \"layer\": \"%s\", \"k\": %d, \"n\": %d, \"act_order\": %s, \"m\": %d, "
-                 "\"kernel\": \"%s\", \"us\": %.3f, \"us_graph\": %.3f, \"us_event\": %.3f, \"launches\": %d, "
-                 "\"k_blocks\": %d, \"weight_bytes\": %.0f, \"read_ref_us\": %.3f, \"read_ref_us_graph\": %.3f, "
-                 "\"dense_us\": %.3f, \"dense_us_graph\": %.3f, \"rel_error\": %.3g}%s\n",
+                 "\"kernel\": \"%s\", \"us\": %.3f, \"us_graph\": %.3f, \"us_b2b\": %.3f, \"us_event\": %.3f, "
+                 "\"launches\": %d, \"k_blocks\": %d, \"weight_bytes\": %.0f, \"read_ref_us\": %.3f, "
+                 "\"read_ref_us_graph\": %.3f, \"read_ref_us_b2b\": %.3f, \"dense_us\": %.3f, "
+                 "\"dense_us_graph\": %.3f, \"cublas_us\": %.3f, \"cublas_us_b2b\": %.3f, \"rel_error\": %.3g}%s\n",
                  r.shape->model, r.shape->layer, r.shape->k, r.shape->n, r.shape->act_order ? "true" : "false", r.m,
-                 r.kernel.c_str(), r.t.us, r.t.us_graph, r.t.us_event, r.launches, r.grid_z, bytes, read.us,
-                 read.us_graph, dn.us, dn.us_graph, r.rel_error, i + 1 < rows.size() ? "," : "");
+                 r.kernel.c_str(), r.t.us, r.t.us_graph, r.t.us, r.t.us_event, r.launches, r.grid_z, bytes,
+                 read.us_graph, read.us_graph, read.us, dn.us, dn.us_graph, dn.us_graph, dn.us, r.rel_error,
+                 i + 1 < rows.size() ? "," : "");
   }
   std::fprintf(json, "  ]\n}\n");
   std::fclose(csv);

@@ -5,6 +5,10 @@
 
 Writes RESULTS_DIR/summary.md, RESULTS_DIR/speedup_vs_m.png and RESULTS_DIR/roofline_m1.png (plots need matplotlib;
 without it the summary says so and the tables are still written).
+
+Times come from the columns us_b2b / us_graph (the kernel), read_ref_us_b2b / read_ref_us (the read reference) and
+cublas_us_b2b / cublas_us (the dense GEMM): back to back / graph replay. Files written before those columns existed
+(when read_ref_us was the back-to-back time) are read too.
 """
 import csv
 import json
@@ -24,10 +28,16 @@ def load(directory):
     with open(os.path.join(directory, "results.csv")) as f:
         rows = list(csv.DictReader(f))
     for r in rows:
+        if "read_ref_us_b2b" not in r:  # older file: read_ref_us was back to back, no us_b2b / cublas_* columns
+            r["us_b2b"] = r["us"]
+            r["read_ref_us_b2b"] = r["read_ref_us"]
+            r["read_ref_us"] = r["read_ref_us_graph"]
+            r["cublas_us_b2b"] = r["dense_us"]
+            r["cublas_us"] = r["dense_us_graph"]
         for key in ("k", "n", "m", "act_order", "launches", "k_blocks"):
             r[key] = int(r[key])
-        for key in ("us", "us_graph", "us_event", "weight_bytes", "pct_copy_bw", "pct_copy_bw_graph", "read_ref_us",
-                    "read_ref_us_graph", "dense_us", "dense_us_graph", "tflops", "rel_error"):
+        for key in ("us_b2b", "us_graph", "us_event", "weight_bytes", "pct_copy_bw", "pct_copy_bw_graph", "read_ref_us",
+                    "read_ref_us_b2b", "cublas_us", "cublas_us_b2b", "tflops", "rel_error"):
             r[key] = float(r[key])
     return meta, rows
 
@@ -75,8 +85,8 @@ def main():
         if kernel != "Opt4GPTQ" or m > 32:
             continue
         base = t[(model, layer, m, "Baseline")]
-        if r["us"] > base["us"]:
-            slower.append((r["us"] / base["us"], model, layer, m, r["us"], base["us"]))
+        if r["us_b2b"] > base["us_b2b"]:
+            slower.append((r["us_b2b"] / base["us_b2b"], model, layer, m, r["us_b2b"], base["us_b2b"]))
     slower.sort(reverse=True)
     n_points = sum(1 for (mo, la, m, k) in t if k == "Opt4GPTQ" and m <= 32)
     w(f"1. Never slower than Baseline at M <= 32 (back to back): **{'met' if not slower else 'missed'}** "
@@ -105,11 +115,11 @@ def main():
     for r in sorted(big_unique, key=lambda r: r["weight_bytes"]):
         base = t[(r["model"], r["layer"], 1, "Baseline")]
         det = t.get((r["model"], r["layer"], 1, "Deterministic"))
-        read_pct = 100 * r["weight_bytes"] / (r["read_ref_us_graph"] * 1e-6) / 1e9 / meta["copy_gbps"]
-        vs_dense = r["dense_us"] / r["us"] if r["dense_us"] > 0 else float("nan")
-        vs_dense_g = r["dense_us_graph"] / r["us_graph"] if r["dense_us_graph"] > 0 else float("nan")
+        read_pct = 100 * r["weight_bytes"] / (r["read_ref_us"] * 1e-6) / 1e9 / meta["copy_gbps"]
+        vs_dense = r["cublas_us_b2b"] / r["us_b2b"] if r["cublas_us_b2b"] > 0 else float("nan")
+        vs_dense_g = r["cublas_us"] / r["us_graph"] if r["cublas_us"] > 0 else float("nan")
         w(f"   | {r['k']}x{r['n']}{' act-order' if r['act_order'] else ''} | {r['weight_bytes'] / 1e6:.0f} | "
-          f"{fmt(r['us'])} / {fmt(r['us_graph'])} | {fmt(r['pct_copy_bw'])} / {fmt(r['pct_copy_bw_graph'])} | "
+          f"{fmt(r['us_b2b'])} / {fmt(r['us_graph'])} | {fmt(r['pct_copy_bw'])} / {fmt(r['pct_copy_bw_graph'])} | "
           f"{fmt(read_pct)} | {fmt(vs_dense, 2)}x / {fmt(vs_dense_g, 2)}x | {fmt(base['pct_copy_bw_graph'])} | "
           f"{fmt(det['pct_copy_bw_graph']) if det else '-'} |")
     w("")
@@ -129,7 +139,7 @@ def main():
         for m in ms:
             sums = {}
             for k in kernels:
-                vals = [t[(model, layer, m, k)]["us"] for layer in LAYERS if (model, layer, m, k) in t]
+                vals = [t[(model, layer, m, k)]["us_b2b"] for layer in LAYERS if (model, layer, m, k) in t]
                 if len(vals) == 4:
                     sums[k] = sum(vals)
             if "Baseline" not in sums:
@@ -149,10 +159,10 @@ def main():
             if (model, layer, 1, "Baseline") not in t:
                 continue
             b = t[(model, layer, 1, "Baseline")]
-            cells = " | ".join(f"{fmt(t[(model, layer, 1, k)]['us'])} ({fmt(t[(model, layer, 1, k)]['pct_copy_bw'], 0)}%)"
-                               for k in kernels if (model, layer, 1, k) in t)
-            w(f"| {model} | {layer} | {b['k']}x{b['n']} | {b['weight_bytes'] / 1e6:.1f} | {fmt(b['read_ref_us'])} "
-              f"({fmt(b['read_ref_us_graph'])}) | {fmt(b['dense_us'])} | {cells} |")
+            at_m1 = [t[(model, layer, 1, k)] for k in kernels if (model, layer, 1, k) in t]
+            cells = " | ".join(f"{fmt(x['us_b2b'])} ({fmt(x['pct_copy_bw'], 0)}%)" for x in at_m1)
+            w(f"| {model} | {layer} | {b['k']}x{b['n']} | {b['weight_bytes'] / 1e6:.1f} | {fmt(b['read_ref_us_b2b'])} "
+              f"({fmt(b['read_ref_us'])}) | {fmt(b['cublas_us_b2b'])} | {cells} |")
     w("")
     w("Cells: µs back to back (% of copy bandwidth). results.csv has every M, graph and event-pair times, K blocks, "
       "launches per call and the checked error.")
@@ -206,7 +216,7 @@ def main():
             vals = []
             for r in unique:
                 if k == "read-ref":
-                    vals.append(100 * r["weight_bytes"] / (r["read_ref_us_graph"] * 1e-6) / 1e9 / meta["copy_gbps"])
+                    vals.append(100 * r["weight_bytes"] / (r["read_ref_us"] * 1e-6) / 1e9 / meta["copy_gbps"])
                 else:
                     vals.append(t[(r["model"], r["layer"], 1, k)]["pct_copy_bw_graph"])
             ax.bar([i + j * width for i in range(len(unique))], vals, width, label=k)

@@ -14,6 +14,7 @@
 #include <opt4gptq/opt4gptq.hpp>
 #include <opt4gptq/reference/gptq_reference.hpp>
 
+#include <sys/stat.h>
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -24,7 +25,6 @@
 #include <random>
 #include <sstream>
 #include <string>
-#include <sys/stat.h>
 #include <vector>
 
 namespace ref = opt4gptq::reference;
@@ -145,7 +145,8 @@ bool read_safetensors(const std::string& path, std::map<std::string, Tensor>& te
   for (int b = 7; b >= 0; --b) header_size = header_size << 8 | size_bytes[b];
   if (header_size > (1u << 28)) return error = path + ": implausible header size", false;
   std::string header(header_size, '\0');
-  if (!in.read(&header[0], static_cast<std::streamsize>(header_size))) return error = path + ": truncated header", false;
+  if (!in.read(&header[0], static_cast<std::streamsize>(header_size)))
+    return error = path + ": truncated header", false;
   Json root;
   if (!JsonParser(header).parse(root) || root.kind != Json::kObject) return error = path + ": bad JSON header", false;
   const std::streamoff data_start = 8 + static_cast<std::streamoff>(header_size);

@@ -51,7 +51,8 @@ int main() {
   p.scales = reinterpret_cast<const opt4gptq::half*>(to_device(layer.scales));
   p.group_size = layer.group_size;
   p.zero_format = layer.format;
-  p.c = reinterpret_cast<opt4gptq::half*>(to_device(std::vector<std::uint16_t>(static_cast<std::size_t>(m) * n, 0x7E00)));
+  p.c =
+      reinterpret_cast<opt4gptq::half*>(to_device(std::vector<std::uint16_t>(static_cast<std::size_t>(m) * n, 0x7E00)));
   if (!p.a || !p.qweight || !p.qzeros || !p.scales || !p.c) {
     std::fprintf(stderr, "device allocation failed\n");
     return 1;

@@ -63,8 +63,10 @@ struct ReduceSharedAtomics {
       if (r >= out.rows || col >= out.n) continue;
       auto* dst = reinterpret_cast<opt4gptq::half2*>(out.c + r * out.ldc + col);
       const auto value = __floats2half2_rn(s.sum[r][c], s.sum[r][c + 1]);
-      if (out.whole_k) *dst = value;
-      else opt4gptq::platform::atomic_add_half2(dst, value);
+      if (out.whole_k)
+        *dst = value;
+      else
+        opt4gptq::platform::atomic_add_half2(dst, value);
     }
   }
 };

@@ -20,13 +20,13 @@ namespace platform = opt4gptq::platform;
 
 namespace {
 
-#define CHECK_RUNTIME(call)                                                                               \
-  do {                                                                                                    \
-    const platform::native_error_t e_ = (call);                                                           \
-    if (e_ != platform::kNativeSuccess) {                                                                 \
-      std::fprintf(stderr, "%s failed: %s\n", #call, platform::error_string(e_));                        \
-      std::exit(1);                                                                                       \
-    }                                                                                                     \
+#define CHECK_RUNTIME(call)                                                       \
+  do {                                                                            \
+    const platform::native_error_t e_ = (call);                                   \
+    if (e_ != platform::kNativeSuccess) {                                         \
+      std::fprintf(stderr, "%s failed: %s\n", #call, platform::error_string(e_)); \
+      std::exit(1);                                                               \
+    }                                                                             \
   } while (0)
 
 template <class T>

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs every test: the CUDA backend (when nvcc is at /usr/local/cuda) and the HIP backend, each
 # with host tests, codegen tests (AMD assembly from hipcc, PTX from nvcc), compile-fail tests, and the GPU tests,
-# which run when a GPU of that backend is present and are reported as skipped otherwise.
+# which run when a GPU of that backend is present and are reported as skipped otherwise; and the formatting of every
+# C++ source (clang-format).
 #   scripts/test.sh [BUILD_ROOT]        (default: build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,19 @@ root=${1:-build}
 scripts/install_deps.sh
 jobs=$(nproc)
 status=0
+# Formatting: every C++ source must be as .clang-format says (clang-format 14, Debian 12).
+echo "== clang-format =="
+unformatted=$(git ls-files -co --exclude-standard 'include/*' 'tests/*' 'examples/*' 'bench/*' |
+  grep -E '\.(hpp|cpp|cu|cuh|inl|h)$' | while read -r f; do
+    clang-format --dry-run -Werror "$f" > /dev/null 2>&1 || echo "$f"
+  done)
+if [ -n "$unformatted" ]; then
+  echo "clang-format: these files differ from .clang-format (run clang-format -i on them):"
+  echo "$unformatted"
+  status=1
+else
+  echo "clang-format: all files formatted"
+fi
 run() {  # run NAME CMAKE_ARGS...
   local name=$1
   shift

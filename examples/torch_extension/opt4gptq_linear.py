@@ -112,8 +112,12 @@ def quantize(weight, group_size=128, sym=True, checkpoint_format="gptq", act_ord
         q[rows] = torch.clamp(torch.round(x / s) + zero, 0, maxq).to(torch.int32)
         scales[g] = scale
         zeros[g] = zero.to(torch.int32)
-    stored_zeros = (zeros - 1) & 0xF if checkpoint_format == "gptq" else zeros
-    return dict(qweight=pack(q, dim=0), qzeros=pack(stored_zeros, dim=1), scales=scales, g_idx=g_idx)
+    # Zero points of 0 are kept (an asymmetric group column with no negative weight has one): v1 stores them through the
+    # whole-word subtraction, which borrows from the next nibble, exactly as the toolkits write them.
+    qzeros = pack(zeros, dim=1)
+    if checkpoint_format == "gptq":
+        qzeros = v2_to_v1_qzeros(qzeros)
+    return dict(qweight=pack(q, dim=0), qzeros=qzeros, scales=scales, g_idx=g_idx)
 
 
 def pack(values, dim):
@@ -124,6 +128,28 @@ def pack(values, dim):
     packed = ((v & 0xF) << shifts).sum(-1)
     packed = torch.where(packed >= 2 ** 31, packed - 2 ** 32, packed).to(torch.int32)
     return packed.movedim(-1, dim).contiguous()
+
+
+# v1 ("gptq") zero points: the toolkits pack the true (v2) zero points into int32 words and subtract 0x11111111 from
+# each whole 32-bit word (mod 2^32), so a zero point of 0 borrows from the next nibble (and one in the top nibble wraps
+# the word). Readers add 0x11111111 back to the whole word before splitting it; adding 1 to each nibble is wrong there.
+V1_ZERO_WORD_OFFSET = 0x11111111
+
+
+def _to_int32(words):
+    """int64 values taken mod 2^32, as int32 bit patterns (two's complement)."""
+    w = words & 0xFFFFFFFF
+    return torch.where(w >= 2 ** 31, w - 2 ** 32, w).to(torch.int32)
+
+
+def v2_to_v1_qzeros(qzeros):
+    """v1 qzeros words from v2 ones (true zero points): each word minus 0x11111111, mod 2^32."""
+    return _to_int32(qzeros.to(torch.int64) - V1_ZERO_WORD_OFFSET)
+
+
+def v1_to_v2_qzeros(qzeros):
+    """v2 qzeros words (true zero points) from v1 ones: each word plus 0x11111111, mod 2^32."""
+    return _to_int32(qzeros.to(torch.int64) + V1_ZERO_WORD_OFFSET)
 
 
 def unpack(packed, dim):
@@ -137,6 +163,10 @@ def unpack(packed, dim):
 def dequantize(qweight, qzeros, scales, g_idx, checkpoint_format="gptq", dtype=torch.float64):
     """dequant(W) [K, N] = scales[g] * (q - z[g]) with g = g_idx[k]: what the tensors mean."""
     q = unpack(qweight, 0).to(dtype)
-    z = unpack(qzeros, 1).to(dtype) + (1 if checkpoint_format == "gptq" else 0)
+    if checkpoint_format == "gptq":
+        qzeros = v1_to_v2_qzeros(qzeros)  # whole-word add, then split: not 1 added to each nibble
+    elif checkpoint_format != "gptq_v2":
+        raise ValueError("checkpoint_format must be 'gptq' (v1 zero points) or 'gptq_v2'")
+    z = unpack(qzeros, 1).to(dtype)
     g = g_idx.to(torch.int64)
     return scales.to(dtype)[g] * (q - z[g])

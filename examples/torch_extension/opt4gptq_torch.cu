@@ -27,10 +27,30 @@ void check_tensor(const torch::Tensor& t, const char* name, at::ScalarType type,
   TORCH_CHECK(t.dim() == dims, name, " must have ", dims, " dimensions, got ", t.dim());
 }
 
+void check_same_device(const torch::Tensor& t, const char* name, const torch::Tensor& ref, const char* ref_name) {
+  TORCH_CHECK(t.device() == ref.device(), name, ": must be on the same device as ", ref_name, " (", ref.device(),
+              "), got ", t.device());
+}
+
+/// The row stride to pass to opt4gptq for a 2-D tensor [rows, cols]: its stride(0), or 0 (= dense rows) when it has a
+/// single row, whose stride(0) means nothing (GPTQModel holds a group-size -1 layer's scales [1, n] with stride
+/// (1, 1)).
+/// Columns must be contiguous (stride(1) == 1, meaningless for a single column); several rows must not overlap, and a
+/// stride(0) of 0 (a broadcast) would read as "dense" to opt4gptq.
+int64_t row_stride(const torch::Tensor& t, const char* name) {
+  TORCH_CHECK(t.size(1) <= 1 || t.stride(1) == 1, name, ": rows must be contiguous (stride(1) == 1), got strides ",
+              t.strides());
+  if (t.size(0) <= 1) return 0;
+  TORCH_CHECK(t.stride(0) >= t.size(1), name, ": rows must not overlap (stride(0) >= size(1) = ", t.size(1),
+              "), got strides ", t.strides());
+  return t.stride(0);
+}
+
 torch::Tensor gptq_prepare(torch::Tensor qweight, torch::Tensor g_idx, int64_t num_groups) {
   check_tensor(qweight, "qweight", torch::kInt32, 2);
   check_tensor(g_idx, "g_idx", torch::kInt32, 1);
-  TORCH_CHECK(qweight.stride(1) == 1, "qweight: rows must be contiguous");
+  check_same_device(g_idx, "g_idx", qweight, "qweight");
+  const int64_t ldq = row_stride(qweight, "qweight");
   const c10::cuda::CUDAGuard guard(qweight.device());
   const int k = static_cast<int>(qweight.size(0) * 8), n = static_cast<int>(qweight.size(1));
   TORCH_CHECK(g_idx.size(0) == k, "g_idx must have qweight.size(0) * 8 = ", k, " entries, got ", g_idx.size(0));
@@ -39,7 +59,7 @@ torch::Tensor gptq_prepare(torch::Tensor qweight, torch::Tensor g_idx, int64_t n
   auto buffer = torch::empty({static_cast<int64_t>(bytes)}, qweight.options().dtype(torch::kUInt8));
   opt4gptq::PreparedActOrder prepared;
   const auto stream = at::cuda::getCurrentCUDAStream();
-  check_status(opt4gptq::prepare_act_order(qweight.data_ptr<int32_t>(), qweight.stride(0), g.data_ptr<int32_t>(), k, n,
+  check_status(opt4gptq::prepare_act_order(qweight.data_ptr<int32_t>(), ldq, g.data_ptr<int32_t>(), k, n,
                                            static_cast<int>(num_groups), buffer.data_ptr(), bytes, stream, &prepared),
                "prepare_act_order");
   // Load time: synchronize once to report a bad g_idx here rather than as NaN outputs later.
@@ -75,12 +95,27 @@ torch::Tensor gptq_gemm(torch::Tensor a, torch::Tensor qweight, torch::Tensor qz
   check_tensor(qweight, "qweight", torch::kInt32, 2);
   check_tensor(qzeros, "qzeros", torch::kInt32, 2);
   check_tensor(scales, "scales", torch::kFloat16, 2);
+  TORCH_CHECK(a.dim() >= 1, "a: must have at least one dimension");
+  check_same_device(qweight, "qweight", a, "a");
+  check_same_device(qzeros, "qzeros", a, "a");
+  check_same_device(scales, "scales", a, "a");
+  if (g_idx.defined() && g_idx.numel() > 0) check_same_device(g_idx, "g_idx", a, "a");
+  if (prepared.has_value() && prepared->defined()) check_same_device(*prepared, "prepared", a, "a");
   const c10::cuda::CUDAGuard guard(a.device());
   const int64_t k = qweight.size(0) * 8, n = qweight.size(1);
   TORCH_CHECK(a.size(-1) == k, "a's last dimension (", a.size(-1), ") must be qweight.size(0) * 8 = ", k);
   TORCH_CHECK(!g_idx.defined() || g_idx.numel() == 0 || g_idx.numel() == k, "g_idx must be empty or have ", k,
               " entries");
-  const auto a2 = a.reshape({-1, k}).contiguous();
+  TORCH_CHECK(scales.size(0) >= 1, "scales: must have at least one row (one per group), got ", scales.size(0));
+  TORCH_CHECK(scales.size(1) == n, "scales: must have n = qweight.size(1) = ", n, " columns, got ", scales.size(1));
+  TORCH_CHECK(qzeros.size(1) == n / 8, "qzeros: must have n / 8 = ", n / 8, " columns (8 zero points per int32), got ",
+              qzeros.size(1));
+  TORCH_CHECK(qzeros.size(0) == scales.size(0), "qzeros: must have as many rows (groups) as scales (", scales.size(0),
+              "), got ", qzeros.size(0));
+  // Row strides; 0 (= dense) for a single row, whose stride(0) is meaningless (a [1, n] scales of stride (1, 1)).
+  const int64_t ldz = row_stride(qzeros, "qzeros");
+  const int64_t lds = row_stride(scales, "scales");
+  const auto a2 = a.reshape({-1, k}).contiguous();  // dense rows: lda stays 0 (also right for a single row)
   const int64_t m = a2.size(0);
   auto out_shape = a.sizes().vec();
   out_shape.back() = n;
@@ -93,25 +128,24 @@ torch::Tensor gptq_gemm(torch::Tensor a, torch::Tensor qweight, torch::Tensor qz
   p.k = static_cast<int>(k);
   p.a = reinterpret_cast<const opt4gptq::half*>(a2.data_ptr<at::Half>());
   p.qzeros = qzeros.data_ptr<int32_t>();
-  p.ldz = qzeros.stride(0);
+  p.ldz = ldz;
   p.scales = reinterpret_cast<const opt4gptq::half*>(scales.data_ptr<at::Half>());
-  p.lds = scales.stride(0);
+  p.lds = lds;
   p.group_size = static_cast<int>(group_size);
   p.num_groups = static_cast<int>(scales.size(0));
   p.zero_format = use_v2_format ? opt4gptq::ZeroPointFormat::kGptqV2 : opt4gptq::ZeroPointFormat::kGptqV1;
   p.c = reinterpret_cast<opt4gptq::half*>(c.data_ptr<at::Half>());
   opt4gptq::PreparedActOrder layout;
   if (prepared.has_value() && prepared->defined()) {
-    TORCH_CHECK(prepared->is_cuda() && prepared->scalar_type() == torch::kUInt8, "prepared must come from gptq_prepare");
-    TORCH_CHECK(static_cast<std::size_t>(prepared->numel()) >=
-                    opt4gptq::act_order_buffer_bytes(p.k, p.n, p.num_groups),
+    TORCH_CHECK(prepared->is_cuda() && prepared->scalar_type() == torch::kUInt8,
+                "prepared must come from gptq_prepare");
+    TORCH_CHECK(static_cast<std::size_t>(prepared->numel()) >= opt4gptq::act_order_buffer_bytes(p.k, p.n, p.num_groups),
                 "prepared is too small for this layer (prepared for another shape?)");
     layout = opt4gptq::act_order_view(prepared->data_ptr(), p.k, p.n, p.num_groups);
     p.act_order = &layout;
   } else {
-    TORCH_CHECK(qweight.stride(1) == 1, "qweight: rows must be contiguous");
+    p.ldq = row_stride(qweight, "qweight");
     p.qweight = qweight.data_ptr<int32_t>();
-    p.ldq = qweight.stride(0);
   }
   const auto stream = at::cuda::getCurrentCUDAStream();
   if (kernel == "opt4gptq")

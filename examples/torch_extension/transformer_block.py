@@ -81,6 +81,11 @@ def main():
     packed = ol.pack(vals, dim=0)
     assert packed.shape == (1, 3) and int(packed[0, 0]) == 0x76543210, "pack: nibble j must hold row j"
     assert torch.equal(ol.unpack(packed, 0), vals.to(torch.int64)), "unpack(pack(x)) != x"
+    # v1 zero points: the whole word minus 0x11111111 (mod 2^32), so a zero point of 0 borrows from the next nibble.
+    v2_words = torch.tensor([[0x76543210, 0x00000000, 0x0FFFFFFF]], dtype=torch.int32)
+    v1_words = ol.v2_to_v1_qzeros(v2_words)
+    assert [int(w) & 0xFFFFFFFF for w in v1_words[0]] == [0x654320FF, 0xEEEEEEEF, 0xFEEEEEEE], "v1 zero words"
+    assert torch.equal(ol.v1_to_v2_qzeros(v1_words), v2_words), "v1 -> v2 zero words"
 
     specs = {  # name: (in, out, group_size, sym, format, act_order)
         "qkv": (h, 3 * h, 128, True, "gptq", True),

@@ -14,22 +14,21 @@
 
 #include <cstdint>
 
-namespace opt4gptq {
+#include "version.hpp"
+
+OPT4GPTQ_NAMESPACE_BEGIN
 
 /// How `qzeros` stores a zero point. There is no safe default: reading one convention as the other shifts every weight
 /// by one scale step, which gives plausible-looking garbage. Take it from the checkpoint's `checkpoint_format`.
 /// @ingroup host_api
 enum class ZeroPointFormat : int {
-  /// `"gptq"` (v1, AutoGPTQ): the nibble holds z - 1, so symmetric 4-bit (true zero 8) stores 7. A true zero of 0 is
-  /// stored as 15 (the subtraction wraps in the nibble) and reads back as 16: that is what the format means, and what
-  /// every v1 kernel computes.
+  /// `"gptq"` (v1, AutoGPTQ / GPTQModel): the toolkits pack the v2 word (nibble j = zero point of column j) and
+  /// subtract 0x11111111 from the whole 32-bit word, so a zero point of 0 borrows from the next nibble. Readers add
+  /// 0x11111111 back to the whole word (mod 2^32) before splitting it: format::zero_word() does that.
   kGptqV1 = 1,
   /// `"gptq_v2"` (GPTQModel): the nibble holds z itself.
   kGptqV2 = 2,
 };
-
-/// What a decoded nibble of qzeros must be offset by to give the zero point.
-constexpr int zero_point_offset(ZeroPointFormat format) { return format == ZeroPointFormat::kGptqV1 ? 1 : 0; }
 
 constexpr const char* to_string(ZeroPointFormat format) {
   return format == ZeroPointFormat::kGptqV1 ? "gptq (v1)" : format == ZeroPointFormat::kGptqV2 ? "gptq_v2" : "invalid";
@@ -53,5 +52,24 @@ constexpr std::uint32_t pack(std::uint32_t word, int index, int value) {
   return (word & ~mask) | ((static_cast<std::uint32_t>(value) & kMaxQ) << (kBits * index));
 }
 
+/// What v1 subtracted from every packed zero-point word (one in each nibble), and what a reader adds back.
+inline constexpr std::uint32_t kV1ZeroWordOffset = 0x11111111u;
+
+/// The amount to add to a stored qzeros word, modulo 2^32, to get the word of true zero points (one per nibble).
+constexpr std::uint32_t zero_word_offset(ZeroPointFormat format) {
+  return format == ZeroPointFormat::kGptqV1 ? kV1ZeroWordOffset : 0u;
+}
+
+/// The word of true zero points (nibble j = z of column j, 0..15) from a stored qzeros word: v1 adds 0x11111111 to
+/// the whole word (undoing the toolkits' borrowing subtraction), v2 is stored as is.
+constexpr std::uint32_t zero_word(std::uint32_t stored, ZeroPointFormat format) {
+  return stored + zero_word_offset(format);
+}
+
+/// The stored qzeros word for a word of true zero points, as the toolkits write it (v1: minus 0x11111111, mod 2^32).
+constexpr std::uint32_t stored_zero_word(std::uint32_t zeros, ZeroPointFormat format) {
+  return zeros - zero_word_offset(format);
+}
+
 }  // namespace format
-}  // namespace opt4gptq
+OPT4GPTQ_NAMESPACE_END

@@ -13,6 +13,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "version.hpp"
+
 #if defined(_MSVC_LANG)
 #define OPT4GPTQ_CPLUSPLUS _MSVC_LANG
 #else
@@ -44,7 +46,7 @@
 #define OPT4GPTQ_DEVICE_PASS 1
 #endif
 
-namespace opt4gptq {
+OPT4GPTQ_NAMESPACE_BEGIN
 
 using half = __half;
 using half2 = __half2;
@@ -244,4 +246,4 @@ OPT4GPTQ_DEVICE void atomic_add_half2(half2* address, half2 value) {
 }
 
 }  // namespace platform
-}  // namespace opt4gptq
+OPT4GPTQ_NAMESPACE_END

@@ -24,7 +24,8 @@
 #include "policy/reduce.hpp"
 #include "tile.hpp"
 
-namespace opt4gptq::presets {
+OPT4GPTQ_NAMESPACE_BEGIN
+namespace presets {
 
 /// The structure of vLLM's exllama-derived kernel (the paper's baseline).
 using Baseline = DequantGemm<LoadScalar, ReduceGlobalAtomic, MathBuiltin, ExllamaTile>;
@@ -39,4 +40,5 @@ using Opt4Gptq = DequantGemm<LoadHalf2, ReduceSharedBuffered, MathInlineAsm, Spl
 /// Beyond the paper: 16-byte activation loads, the in-block reduction, and a deterministic split-K fix-up.
 using Deterministic = DequantGemm<LoadVec8, ReduceSharedSerial, MathInlineAsm, SplitKTile>;
 
-}  // namespace opt4gptq::presets
+}  // namespace presets
+OPT4GPTQ_NAMESPACE_END

@@ -4,19 +4,21 @@
 /// Nothing in the library throws, prints or allocates to report an error, so engines built with -fno-exceptions can use
 /// it and a hot path pays nothing for the message.
 
-namespace opt4gptq {
+#include "version.hpp"
+
+OPT4GPTQ_NAMESPACE_BEGIN
 
 /// @ingroup host_api
 enum class StatusCode : int {
   kSuccess = 0,
-  kInvalidArgument,   ///< a size, stride, group size or flag is outside what the kernel accepts
-  kNullPointer,       ///< a required pointer is null
-  kMisalignedPointer, ///< a pointer or stride breaks the alignment the chosen policies load with
-  kUnsupported,       ///< a valid problem this build or preset cannot run (e.g. too many groups for prepare)
-  kWorkspaceTooSmall, ///< the caller's buffer is smaller than the size query asked for
-  kInvalidData,       ///< tensor contents are wrong (g_idx entry out of range), found by a device-side check
-  kRuntimeError,      ///< a HIP/CUDA runtime call failed; `native_error` holds its code
-  kLaunchFailed,      ///< the kernel launch was rejected; `native_error` holds the runtime's code
+  kInvalidArgument,    ///< a size, stride, group size or flag is outside what the kernel accepts
+  kNullPointer,        ///< a required pointer is null
+  kMisalignedPointer,  ///< a pointer or stride breaks the alignment the chosen policies load with
+  kUnsupported,        ///< a valid problem this build or preset cannot run (e.g. too many groups for prepare)
+  kWorkspaceTooSmall,  ///< the caller's buffer is smaller than the size query asked for
+  kInvalidData,        ///< tensor contents are wrong (g_idx entry out of range), found by a device-side check
+  kRuntimeError,       ///< a HIP/CUDA runtime call failed; `native_error` holds its code
+  kLaunchFailed,       ///< the kernel launch was rejected; `native_error` holds the runtime's code
 };
 
 /// The outcome of a host call: a code, a message naming the argument at fault, and the runtime's error code if any.
@@ -51,4 +53,4 @@ constexpr const char* to_string(StatusCode code) {
   return "unknown";
 }
 
-}  // namespace opt4gptq
+OPT4GPTQ_NAMESPACE_END

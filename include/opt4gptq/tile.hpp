@@ -17,7 +17,7 @@
 
 #include "platform.hpp"
 
-namespace opt4gptq {
+OPT4GPTQ_NAMESPACE_BEGIN
 
 /// Where a thread sits in the block's [kSplitK][kLanesN] layout.
 struct ThreadPlace {
@@ -81,4 +81,4 @@ using ExllamaTile = TileShape<128, 128, 128, 1, 4, 1>;
 /// buffer measured slower on H100: 80 instead of 64 registers, so 2 instead of 4 resident blocks; bench/NOTES.md).
 using SplitKTile = TileShape<256, 32, 128, 0, 4, 1>;
 
-}  // namespace opt4gptq
+OPT4GPTQ_NAMESPACE_END

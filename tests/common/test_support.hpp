@@ -6,6 +6,7 @@
 #include <opt4gptq/reference/gptq_reference.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <numeric>
 #include <random>
@@ -28,12 +29,12 @@ inline bool gpu_available() {
 }
 
 /// Device tests call this first: without a GPU the test is reported as skipped (CTest SKIP_REGULAR_EXPRESSION).
-#define OPT4GPTQ_REQUIRE_GPU_OR_SKIP()                              \
-  do {                                                              \
-    if (!::test::gpu_available()) {                                 \
-      WARN("no GPU visible: device test skipped");                  \
-      return;                                                       \
-    }                                                               \
+#define OPT4GPTQ_REQUIRE_GPU_OR_SKIP()             \
+  do {                                             \
+    if (!::test::gpu_available()) {                \
+      WARN("no GPU visible: device test skipped"); \
+      return;                                      \
+    }                                              \
   } while (0)
 
 #define OPT4GPTQ_CHECK_RUNTIME(expr) REQUIRE((expr) == ::opt4gptq::platform::kNativeSuccess)
@@ -84,6 +85,9 @@ struct LayerSpec {
   opt4gptq::ZeroPointFormat format = opt4gptq::ZeroPointFormat::kGptqV1;
   bool act_order = false;
   std::uint32_t seed = 1;
+  /// Asymmetric layers: the fraction of (group, column) blocks whose weights are made nonnegative, so that their zero
+  /// point is 0 (the case v1 writes with a borrow into the next nibble: format::stored_zero_word).
+  double zero_point_zero_fraction = 0.05;
 };
 
 inline std::string describe(const LayerSpec& s) {
@@ -102,12 +106,37 @@ inline ref::QuantizedLayer make_layer(const LayerSpec& s) {
   o.group_size = s.group_size;
   o.symmetric = s.symmetric;
   o.format = s.format;
-  if (s.act_order) {
-    o.order.resize(s.k);
-    std::iota(o.order.begin(), o.order.end(), 0);
-    std::shuffle(o.order.begin(), o.order.end(), rng);
+  o.order.resize(s.k);
+  std::iota(o.order.begin(), o.order.end(), 0);
+  if (s.act_order) std::shuffle(o.order.begin(), o.order.end(), rng);
+  if (!s.symmetric && s.zero_point_zero_fraction > 0) {
+    // Groups are runs of group_size positions of the quantization order.
+    const int groups = opt4gptq::format::num_groups(s.k, s.group_size);
+    std::bernoulli_distribution pick(s.zero_point_zero_fraction);
+    std::vector<char> nonnegative(static_cast<std::size_t>(groups) * s.n);
+    for (auto& b : nonnegative) b = pick(rng);
+    for (int p = 0; p < s.k; ++p) {
+      const int g = s.group_size > 0 ? p / s.group_size : 0;
+      float* row = &w[static_cast<std::size_t>(o.order[p]) * s.n];
+      for (int c = 0; c < s.n; ++c)
+        if (nonnegative[static_cast<std::size_t>(g) * s.n + c]) row[c] = std::abs(row[c]);
+    }
   }
   return ref::quantize_rtn(w, s.k, s.n, o);
+}
+
+/// The layer with zero points of 0 placed by hand in the lowest, a middle and the highest nibble of its qzeros words
+/// (word w: nibble 0, 3 or 7 by w % 3), in its own zero-point convention: v1 words then carry the toolkits' borrow.
+inline ref::QuantizedLayer with_zero_points_of_zero(ref::QuantizedLayer layer) {
+  namespace format = opt4gptq::format;
+  constexpr int kNibble[3] = {0, 3, 7};
+  for (std::size_t w = 0; w < layer.qzeros.size(); ++w) {
+    const auto stored = static_cast<std::uint32_t>(layer.qzeros[w]);
+    const std::uint32_t zeros = format::pack(format::zero_word(stored, layer.format), kNibble[w % 3], 0);
+    layer.qzeros[w] = static_cast<std::int32_t>(format::stored_zero_word(zeros, layer.format));
+  }
+  layer.symmetric = false;
+  return layer;
 }
 
 /// Random fp16 activations [m][lda] (columns past k are random too: they must not be read).
@@ -169,7 +198,7 @@ struct CallResult {
   opt4gptq::Status status;
   opt4gptq::LaunchShape shape;
   std::vector<std::uint16_t> c;
-  long long touched_outside = 0;  // elements outside [m][n] that changed
+  long long touched_outside = 0;         // elements outside [m][n] that changed
   long long workspace_left_nonzero = 0;  // workspace bytes not zero after the launch
 };
 

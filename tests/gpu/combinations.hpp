@@ -12,15 +12,15 @@ template <int I>
 struct Combination;
 
 #define OPT4GPTQ_DEFINE_COMBINATION(I, ...) \
-  template <>                             \
-  struct Combination<I> {                 \
-    using type = __VA_ARGS__;             \
+  template <>                               \
+  struct Combination<I> {                   \
+    using type = __VA_ARGS__;               \
   }
 
 using namespace opt4gptq;
-OPT4GPTQ_DEFINE_COMBINATION(0, DequantGemm<LoadScalar, ReduceGlobalAtomic, MathBuiltin>);  // Baseline
+OPT4GPTQ_DEFINE_COMBINATION(0, DequantGemm<LoadScalar, ReduceGlobalAtomic, MathBuiltin>);    // Baseline
 OPT4GPTQ_DEFINE_COMBINATION(1, DequantGemm<LoadScalar, ReduceGlobalAtomic, MathInlineAsm>);  // ILA
-OPT4GPTQ_DEFINE_COMBINATION(2, DequantGemm<LoadHalf2, ReduceGlobalAtomic, MathBuiltin>);  // VML
+OPT4GPTQ_DEFINE_COMBINATION(2, DequantGemm<LoadHalf2, ReduceGlobalAtomic, MathBuiltin>);     // VML
 OPT4GPTQ_DEFINE_COMBINATION(3, DequantGemm<LoadHalf2, ReduceGlobalAtomic, MathInlineAsm>);
 OPT4GPTQ_DEFINE_COMBINATION(4, DequantGemm<LoadScalar, ReduceSharedBuffered, MathBuiltin>);  // SMB
 OPT4GPTQ_DEFINE_COMBINATION(5, DequantGemm<LoadScalar, ReduceSharedBuffered, MathInlineAsm>);

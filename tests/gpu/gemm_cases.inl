@@ -85,6 +85,22 @@ TEST_CASE(OPT4GPTQ_TEST_NAME ": act-order layers", "[gpu][" OPT4GPTQ_TEST_NAME "
   CHECK(coverage.several_k_blocks + coverage.single_k_block == 3 * 7);
 }
 
+TEST_CASE(OPT4GPTQ_TEST_NAME ": v1 zero points of 0, with the toolkits' borrow", "[gpu][" OPT4GPTQ_TEST_NAME "]") {
+  OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
+  using opt4gptq::ZeroPointFormat;
+  Coverage coverage;
+  // Zero points of 0 in the lowest, a middle and the highest nibble of every qzeros word (and, from make_layer, 5% of
+  // the others): v1 stores them with a borrow into the next nibble, which a nibble-wise "+1" reads wrong.
+  for (const bool act_order : {false, true}) {
+    for (const ZeroPointFormat format : {ZeroPointFormat::kGptqV1, ZeroPointFormat::kGptqV2}) {
+      const test::LayerSpec spec{1024, 264, 64, false, format, act_order, 91};
+      INFO(test::describe(spec) << ", hand-placed zero points of 0");
+      const test::DeviceLayer layer(test::with_zero_points_of_zero(test::make_layer(spec)));
+      check_all_rows(layer, layer.problem(), ref::dequantize(layer.host), 0, 0, coverage);
+    }
+  }
+}
+
 TEST_CASE(OPT4GPTQ_TEST_NAME ": tensor-parallel shards and strided views", "[gpu][" OPT4GPTQ_TEST_NAME "]") {
   OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
   using opt4gptq::ZeroPointFormat;

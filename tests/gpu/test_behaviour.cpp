@@ -90,8 +90,8 @@ TEST_CASE("an out-of-range g_idx entry is reported and poisons the output", "[gp
   REQUIRE(launch<presets::Opt4Gptq>(p, nullptr).ok());
   OPT4GPTQ_CHECK_RUNTIME(platform::device_synchronize());
   const std::vector<std::uint16_t> out = c.download();
-  const auto nan_count = std::count_if(out.begin(), out.end(),
-                                       [](std::uint16_t h) { return std::isnan(ref::half_bits_to_float(h)); });
+  const auto nan_count =
+      std::count_if(out.begin(), out.end(), [](std::uint16_t h) { return std::isnan(ref::half_bits_to_float(h)); });
   CHECK(nan_count == static_cast<long>(out.size()));
   REQUIRE(launch<presets::Baseline>(p, nullptr).ok());
   OPT4GPTQ_CHECK_RUNTIME(platform::device_synchronize());
@@ -147,7 +147,8 @@ TEST_CASE("every preset runs on a non-default stream", "[gpu][stream]") {
   const int m = 3;
   const std::vector<std::uint16_t> a = test::random_activations(m, layer.host.k, 62);
   const test::DeviceArray<std::uint16_t> a_device(a);
-  const std::vector<double> expected = ref::gemm(m, layer.host.n, layer.host.k, a.data(), 0, ref::dequantize(layer.host));
+  const std::vector<double> expected =
+      ref::gemm(m, layer.host.n, layer.host.k, a.data(), 0, ref::dequantize(layer.host));
   platform::stream_t stream;
   OPT4GPTQ_CHECK_RUNTIME(platform::stream_create(&stream));
   auto run = [&](auto preset) {
@@ -185,9 +186,9 @@ TEST_CASE("the deterministic preset: one launch, no zero-fill, same bits for man
   REQUIRE(first.shape.grid_z > 1);
   CHECK_FALSE(first.shape.zero_fill_output);
   CHECK(first.shape.workspace_bytes > 0);
-  const ref::ErrorReport e = ref::compare(first.c.data(), m, layer.host.n, 0,
-                                          ref::gemm(m, layer.host.n, layer.host.k, a_host.data(), 0,
-                                                    ref::dequantize(layer.host)));
+  const ref::ErrorReport e =
+      ref::compare(first.c.data(), m, layer.host.n, 0,
+                   ref::gemm(m, layer.host.n, layer.host.k, a_host.data(), 0, ref::dequantize(layer.host)));
   CHECK(e.non_finite == 0);
   CHECK(e.relative < 2e-3);  // fp32 across K blocks: tighter than the fp16-atomic presets
   for (int run = 0; run < 5; ++run) {
@@ -204,7 +205,7 @@ TEST_CASE("the deterministic preset: one launch, no zero-fill, same bits for man
   std::size_t bytes = 0;
   REQUIRE(workspace_bytes<G>(p, &bytes).ok());
   CHECK(bytes == first.shape.workspace_bytes);
-  Status s = launch<G>(p, nullptr);
+  Status s = launch<G>(p, nullptr, 0, nullptr);
   CHECK(s.code == StatusCode::kNullPointer);
   CHECK(std::string(s.message).rfind("workspace:", 0) == 0);
   test::DeviceArray<unsigned char> small(bytes - 4);
@@ -229,8 +230,8 @@ TEST_CASE("one deterministic workspace serves layers of different shapes in sequ
   for (const test::DeviceLayer* layer : {&wide, &tall}) {
     GemmProblem p = layer->problem();
     p.m = m;
-    p.a = reinterpret_cast<const half*>(1024);  // only the shape matters for the size query
-    p.c = reinterpret_cast<half*>(1024);
+    p.a = reinterpret_cast<const half*>(0x8000000);  // only the shape matters for the size query (disjoint fakes)
+    p.c = reinterpret_cast<half*>(0x10000);
     std::size_t b = 0;
     REQUIRE(workspace_bytes<G>(p, &b).ok());
     bytes = std::max(bytes, b);
@@ -242,8 +243,8 @@ TEST_CASE("one deterministic workspace serves layers of different shapes in sequ
     for (const test::DeviceLayer* layer : {&wide, &tall, &wide}) {
       const std::vector<std::uint16_t> a_host = test::random_activations(m, layer->host.k, 83 + round);
       const test::DeviceArray<std::uint16_t> a(a_host);
-      test::DeviceArray<std::uint16_t> c(std::vector<std::uint16_t>(static_cast<std::size_t>(m) * layer->host.n,
-                                                                    test::kPoison));
+      test::DeviceArray<std::uint16_t> c(
+          std::vector<std::uint16_t>(static_cast<std::size_t>(m) * layer->host.n, test::kPoison));
       GemmProblem p = layer->problem();
       p.m = m;
       p.a = reinterpret_cast<const half*>(a.get());
@@ -254,13 +255,91 @@ TEST_CASE("one deterministic workspace serves layers of different shapes in sequ
       REQUIRE(launch<G>(p, ws.get(), bytes, nullptr).ok());
       OPT4GPTQ_CHECK_RUNTIME(platform::device_synchronize());
       const std::vector<std::uint16_t> out = c.download();
-      const ref::ErrorReport e = ref::compare(
-          out.data(), m, layer->host.n, 0,
-          ref::gemm(m, layer->host.n, layer->host.k, a_host.data(), 0, ref::dequantize(layer->host)));
+      const ref::ErrorReport e =
+          ref::compare(out.data(), m, layer->host.n, 0,
+                       ref::gemm(m, layer->host.n, layer->host.k, a_host.data(), 0, ref::dequantize(layer->host)));
       INFO("layer k=" << layer->host.k << " n=" << layer->host.n << " round " << round);
       CHECK(e.non_finite == 0);
       CHECK(e.relative < 2e-3);
       const std::vector<unsigned char> left = ws.download();
       CHECK(std::all_of(left.begin(), left.end(), [](unsigned char b) { return b == 0; }));
     }
+}
+
+TEST_CASE("the K split of each kernel instantiation uses its own occupancy (F1)", "[gpu][planning]") {
+  OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
+  using G = presets::Opt4Gptq;
+  using Tile = G::TileShape;
+  DeviceInfo device;
+  REQUIRE(current_device_info(&device).ok());
+  auto occupancy = [](auto kernel) {
+    int blocks = 0;
+    REQUIRE(platform::max_active_blocks(kernel, Tile::kThreads, &blocks) == platform::kNativeSuccess);
+    return blocks;
+  };
+  // The 1-row and the 8-row kernels differ in registers, so in resident blocks (on sm_90: 64 against ~127 registers).
+  const int per_sm_1 = occupancy(dequant_gemm_kernel<G, 1, false>);
+  const int per_sm_8 = occupancy(dequant_gemm_kernel<G, 8, false>);
+  INFO("blocks per SM: 1 row " << per_sm_1 << ", 8 rows " << per_sm_8 << "; " << device.multiprocessors << " SMs");
+  GemmProblem p;
+  p.k = 8192;
+  p.group_size = 128;
+  p.zero_format = ZeroPointFormat::kGptqV2;
+  p.a = reinterpret_cast<const half*>(0x10000000);  // only the shape matters for the plan
+  p.qweight = reinterpret_cast<const std::int32_t*>(0x20000000);
+  p.qzeros = reinterpret_cast<const std::int32_t*>(0x30000000);
+  p.scales = reinterpret_cast<const half*>(0x40000000);
+  p.c = reinterpret_cast<half*>(0x50000000);
+  int sensitive = 0;
+  for (const int n : {4096, 8192, 16384, 28672}) {
+    p.n = n;
+    // The 1-row kernel is planned first: with one cache slot for all kernels, its occupancy decided the 8-row one's.
+    p.m = 1;
+    LaunchShape one;
+    REQUIRE(launch_shape<G>(p, &one).ok());
+    CHECK(one.rows_of_k_per_block ==
+          detail::rows_of_k_per_block<Tile>(p.k, one.grid_x * one.grid_y, device.multiprocessors * per_sm_1));
+    p.m = 8;
+    LaunchShape eight;
+    REQUIRE(launch_shape<G>(p, &eight).ok());
+    const int blocks_xy = eight.grid_x * eight.grid_y;
+    const int expected = detail::rows_of_k_per_block<Tile>(p.k, blocks_xy, device.multiprocessors * per_sm_8);
+    INFO("n = " << n);
+    CHECK(eight.rows_of_k_per_block == expected);
+    sensitive += expected != detail::rows_of_k_per_block<Tile>(p.k, blocks_xy, device.multiprocessors * per_sm_1);
+  }
+  if (per_sm_1 != per_sm_8 && sensitive == 0) WARN("no shape here where the two occupancies give different K splits");
+}
+
+TEST_CASE("a view of a prepared buffer with another num_groups reads nothing and gives NaN (F4)", "[gpu][act-order]") {
+  OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
+  const ref::QuantizedLayer host = test::make_layer({2048, 264, 64, false, ZeroPointFormat::kGptqV1, true, 95});
+  const test::DeviceLayer layer(host);  // prepared for 32 groups
+  REQUIRE(layer.act_order);
+  const int m = 3;
+  const test::DeviceArray<std::uint16_t> a(test::random_activations(m, host.k, 96));
+  // scales and qzeros with room for 64 groups (the first 32 real), so that every view below is in bounds as far as
+  // the problem's own extents go: only the prepared buffer disagrees.
+  test::DeviceArray<std::uint16_t> scales(static_cast<std::size_t>(64) * host.n);
+  test::DeviceArray<std::int32_t> qzeros(static_cast<std::size_t>(64) * host.n / 8);
+  scales.upload(host.scales);
+  qzeros.upload(host.qzeros);
+  for (const int wrong_groups : {16, 31, 33, 64}) {
+    INFO("view with num_groups = " << wrong_groups << " of a buffer prepared for " << host.num_groups);
+    const PreparedActOrder view = act_order_view(layer.prepared_buffer.get(), host.k, host.n, wrong_groups);
+    const Status checked = check_act_order(view, nullptr);
+    CHECK(checked.code == StatusCode::kInvalidArgument);
+    CHECK(std::string(checked.message).rfind("prepared:", 0) == 0);
+    GemmProblem p = layer.problem();
+    p.act_order = &view;
+    p.num_groups = 0;  // as the view says
+    p.scales = reinterpret_cast<const half*>(scales.get());
+    p.qzeros = qzeros.get();
+    // scales and qzeros hold 32 groups, the view claims another count: the kernel must read nothing through it.
+    const test::CallResult r = test::call<presets::Opt4Gptq>(layer, p, m, a, 0, 0);
+    REQUIRE(r.status.ok());
+    const ref::ErrorReport e = ref::compare(r.c.data(), m, host.n, 0, std::vector<double>(m * host.n, 0.0));
+    CHECK(e.non_finite == m * host.n);
+    CHECK(r.touched_outside == 0);
+  }
 }

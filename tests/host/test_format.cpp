@@ -36,11 +36,46 @@ TEST_CASE("pack writes one nibble and keeps the others", "[host][format]") {
   }
 }
 
-TEST_CASE("zero point conventions: v1 stores z - 1, v2 stores z", "[host][format]") {
-  CHECK(zero_point_offset(ZeroPointFormat::kGptqV1) == 1);
-  CHECK(zero_point_offset(ZeroPointFormat::kGptqV2) == 0);
-  // A symmetric 4-bit v1 checkpoint stores 7 in every nibble of qzeros: 0x77777777 means zero 8.
-  CHECK(format::unpack(0x77777777u, 5) + zero_point_offset(ZeroPointFormat::kGptqV1) == 8);
+TEST_CASE("zero point conventions: v2 stores z, v1 the whole word minus 0x11111111", "[host][format]") {
+  CHECK(format::zero_word_offset(ZeroPointFormat::kGptqV1) == 0x11111111u);
+  CHECK(format::zero_word_offset(ZeroPointFormat::kGptqV2) == 0u);
+  // A symmetric 4-bit v1 checkpoint stores 7 in every nibble of qzeros: 0x77777777 means zero 8 (no borrow).
+  CHECK(format::zero_word(0x77777777u, ZeroPointFormat::kGptqV1) == 0x88888888u);
+  CHECK(format::stored_zero_word(0x88888888u, ZeroPointFormat::kGptqV1) == 0x77777777u);
+  CHECK(format::zero_word(0x12345678u, ZeroPointFormat::kGptqV2) == 0x12345678u);
+}
+
+TEST_CASE("v1 zero points of 0 borrow from the next nibble, and read back exactly", "[host][format]") {
+  // True zero points, nibble j = column j: a 0 in the lowest, a middle and the highest nibble.
+  struct Case {
+    std::uint32_t zeros;   // the v2 word
+    std::uint32_t stored;  // what GPTQModel writes for v1: zeros - 0x11111111 (mod 2^32)
+  };
+  const Case cases[] = {
+      {0x87654320u, 0x7654320Fu},  // z0 = 0: nibble 0 reads F, and nibble 1 lost one more (3 - 1 - 1 = 1)
+      {0x88808888u, 0x776F7777u},  // z3 = 0 (a middle nibble): nibble 3 reads F, nibble 4 is 8 - 1 - 1 = 6
+      {0x08888888u, 0xF7777777u},  // z7 = 0: the borrow leaves the word (mod 2^32)
+      {0x00000000u, 0xEEEEEEEFu},  // every zero point 0: the borrow runs through the whole word
+      {0xF0F0F0F0u, 0xDFDFDFDFu},  // zero points 15 and 0 alternating
+  };
+  for (const Case& c : cases) {
+    INFO("zeros 0x" << std::hex << c.zeros);
+    CHECK(format::stored_zero_word(c.zeros, ZeroPointFormat::kGptqV1) == c.stored);
+    CHECK(format::zero_word(c.stored, ZeroPointFormat::kGptqV1) == c.zeros);
+    // Nibble by nibble ("stored nibble + 1"), the same stored word means other zero points: the reading this
+    // library used before, which gave 16 for a stored 15 and missed the borrow in the next nibble.
+    int differ = 0;
+    for (int j = 0; j < 8; ++j) differ += format::unpack(c.stored, j) + 1 != format::unpack(c.zeros, j);
+    CHECK(differ >= 1);
+  }
+  // Words without a zero point of 0 read the same either way.
+  std::mt19937 rng(3);
+  for (int trial = 0; trial < 1000; ++trial) {
+    std::uint32_t zeros = 0;
+    for (int j = 0; j < 8; ++j) zeros = format::pack(zeros, j, 1 + static_cast<int>(rng() % 15));
+    const std::uint32_t stored = format::stored_zero_word(zeros, ZeroPointFormat::kGptqV1);
+    for (int j = 0; j < 8; ++j) REQUIRE(format::unpack(stored, j) + 1 == format::unpack(zeros, j));
+  }
 }
 
 TEST_CASE("number of groups", "[host][format]") {

@@ -60,8 +60,9 @@ TEST_CASE("quantize_rtn: a hand-made layer gives the expected words", "[host][re
   CHECK(l.zero(0, 3) == 8);
 }
 
-TEST_CASE("quantize_rtn: v1 with a true zero of 0 stores 15, which reads back as 16", "[host][reference]") {
-  // All weights >= 0: asymmetric range [0, max], zero point 0. AutoGPTQ's v1 packer stores (0 - 1) & 15 = 15.
+TEST_CASE("quantize_rtn: v1 with zero points of 0 is written with the toolkits' borrow", "[host][reference]") {
+  // All weights >= 0: asymmetric range [0, max], zero point 0 in every column. GPTQModel packs the v2 word 0x00000000
+  // and subtracts 0x11111111: 0xEEEEEEEF. Read back word-wise, every zero point is 0 again.
   const int k = 8, n = 8;
   std::vector<float> w(k * n);
   for (int i = 0; i < k * n; ++i) w[i] = 0.01f * static_cast<float>(i % 7 + 1);
@@ -70,8 +71,46 @@ TEST_CASE("quantize_rtn: v1 with a true zero of 0 stores 15, which reads back as
   o.symmetric = false;
   o.format = ZeroPointFormat::kGptqV1;
   const ref::QuantizedLayer l = ref::quantize_rtn(w, k, n, o);
-  CHECK(static_cast<std::uint32_t>(l.qzeros[0]) == 0xFFFFFFFFu);
-  CHECK(l.zero(0, 0) == 16);
+  CHECK(static_cast<std::uint32_t>(l.qzeros[0]) == 0xEEEEEEEFu);
+  for (int c = 0; c < n; ++c) CHECK(l.zero(0, c) == 0);
+  // Column 3 negative too: its zero point is no longer 0, the others keep theirs, and the borrow chain breaks there.
+  for (int r = 0; r < k; ++r) w[r * n + 3] = -w[r * n + 3];
+  const ref::QuantizedLayer mixed = ref::quantize_rtn(w, k, n, o);
+  CHECK(mixed.zero(0, 3) == 15);
+  for (int c : {0, 1, 2, 4, 5, 6, 7}) CHECK(mixed.zero(0, c) == 0);
+  o.format = ZeroPointFormat::kGptqV2;
+  const ref::QuantizedLayer v2 = ref::quantize_rtn(w, k, n, o);
+  CHECK(static_cast<std::uint32_t>(v2.qzeros[0]) == 0x0000F000u);
+  CHECK(static_cast<std::uint32_t>(mixed.qzeros[0]) == 0x0000F000u - 0x11111111u);
+  CHECK(ref::dequantize(mixed) == ref::dequantize(v2));
+}
+
+TEST_CASE("quantize_rtn: v1 and v2 layers with zero points of 0 dequantize alike, within half a step",
+          "[host][reference]") {
+  // Half the (group, column) blocks nonnegative: many zero points of 0, in every nibble position.
+  const int k = 512, n = 64, gs = 64;
+  auto w = random_weights(k, n, 13);
+  for (int r = 0; r < k; ++r)
+    for (int c = 0; c < n; ++c)
+      if (((r / gs) * 7 + c) % 2 == 0) w[r * n + c] = std::abs(w[r * n + c]);
+  ref::QuantizeOptions o;
+  o.group_size = gs;
+  o.symmetric = false;
+  o.format = ZeroPointFormat::kGptqV1;
+  const ref::QuantizedLayer v1 = ref::quantize_rtn(w, k, n, o);
+  o.format = ZeroPointFormat::kGptqV2;
+  const ref::QuantizedLayer v2 = ref::quantize_rtn(w, k, n, o);
+  int zeros_of_zero = 0;
+  for (int g = 0; g < v1.num_groups; ++g)
+    for (int c = 0; c < n; ++c) {
+      REQUIRE(v1.zero(g, c) == v2.zero(g, c));
+      zeros_of_zero += v1.zero(g, c) == 0;
+    }
+  CHECK(zeros_of_zero >= v1.num_groups * n / 4);
+  const std::vector<double> dq = ref::dequantize(v1);
+  CHECK(dq == ref::dequantize(v2));
+  for (int r = 0; r < k; ++r)
+    for (int c = 0; c < n; ++c) REQUIRE(std::abs(dq[r * n + c] - w[r * n + c]) <= 0.52 * v1.scale(r / gs, c) + 1e-7);
 }
 
 TEST_CASE("quantize_rtn: dequantized weights are within half a step of the originals", "[host][reference]") {

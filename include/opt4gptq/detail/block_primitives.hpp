@@ -7,7 +7,10 @@
 #include "../platform.hpp"
 
 #if defined(OPT4GPTQ_BACKEND_HIP)
-#include <rocprim/functional.hpp>  // rocPRIM 2.x block_scan uses rocprim::min without including it
+// First (clang-format would sort it after the others): rocPRIM 2.x block_scan uses rocprim::min without including it.
+// clang-format off
+#include <rocprim/functional.hpp>
+// clang-format on
 #include <rocprim/block/block_radix_sort.hpp>
 #include <rocprim/block/block_scan.hpp>
 #include <rocprim/warp/warp_reduce.hpp>
@@ -17,11 +20,14 @@
 #include <cub/warp/warp_reduce.cuh>
 #endif
 
-namespace opt4gptq::detail {
+OPT4GPTQ_NAMESPACE_BEGIN
+namespace detail {
 
 struct MaxOp {
   template <class T>
-  OPT4GPTQ_HOST_DEVICE T operator()(const T& a, const T& b) const { return a < b ? b : a; }
+  OPT4GPTQ_HOST_DEVICE T operator()(const T& a, const T& b) const {
+    return a < b ? b : a;
+  }
 };
 
 /// Sum over each group of `kLogicalWarp` consecutive lanes (a power of two, at most the wave size); the result is
@@ -108,4 +114,5 @@ struct BlockScanInt {
 #endif
 };
 
-}  // namespace opt4gptq::detail
+}  // namespace detail
+OPT4GPTQ_NAMESPACE_END

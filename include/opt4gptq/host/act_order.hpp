@@ -24,8 +24,9 @@
 #include "../platform.hpp"
 #include "../problem.hpp"
 #include "../status.hpp"
+#include "device_info.hpp"
 
-namespace opt4gptq {
+OPT4GPTQ_NAMESPACE_BEGIN
 
 namespace detail {
 
@@ -33,23 +34,20 @@ constexpr int kSortThreads = 1024;
 constexpr std::size_t kBufferAlign = 256;
 constexpr std::size_t align_up(std::size_t v) { return (v + kBufferAlign - 1) / kBufferAlign * kBufferAlign; }
 
-/// Sorted rows allocated for k rows in `num_groups` groups: each group present is padded by at most 7 rows.
-constexpr std::int64_t act_order_rows_max(int k, int num_groups) {
-  const std::int64_t groups_present = num_groups < k ? num_groups : k;
-  return (static_cast<std::int64_t>(k) + 7 * groups_present + 7) / 8 * 8;
-}
+constexpr std::int64_t act_order_rows_max(int k, int num_groups) { return PreparedActOrder::rows_max(k, num_groups); }
 
+/// The buffer: a header at offset 0 (so that it is found whatever (k, n, num_groups) a view assumes), then the arrays.
 struct ActOrderBufferLayout {
-  std::size_t qweight, perm, word_group, info, cursor, total;
+  std::size_t info, qweight, perm, word_group, cursor, total;
 };
 constexpr ActOrderBufferLayout act_order_buffer_layout(int k, int n, int num_groups) {
   const std::int64_t rows = act_order_rows_max(k, num_groups);
   ActOrderBufferLayout l{};
-  l.qweight = 0;
+  l.info = 0;
+  l.qweight = l.info + align_up(ActOrderInfo::kWords * sizeof(std::int32_t));
   l.perm = l.qweight + align_up(static_cast<std::size_t>(rows / 8) * n * sizeof(std::int32_t));
   l.word_group = l.perm + align_up(static_cast<std::size_t>(rows) * sizeof(std::int32_t));
-  l.info = l.word_group + align_up(static_cast<std::size_t>(rows / 8) * sizeof(std::int32_t));
-  l.cursor = l.info + align_up(2 * sizeof(std::int32_t));
+  l.cursor = l.word_group + align_up(static_cast<std::size_t>(rows / 8) * sizeof(std::int32_t));
   l.total = l.cursor + align_up(static_cast<std::size_t>(num_groups) * sizeof(std::int32_t));
   return l;
 }
@@ -62,7 +60,7 @@ OPT4GPTQ_HOST_DEVICE constexpr int bits_for(int value) {
 
 /// One block. `cursor` is scratch of num_groups ints (in the caller's buffer).
 __global__ static void __launch_bounds__(kSortThreads)
-    act_order_sort_kernel(const std::int32_t* g_idx, int k, int num_groups, int rows_max, std::int32_t* perm,
+    act_order_sort_kernel(const std::int32_t* g_idx, int k, int n, int num_groups, int rows_max, std::int32_t* perm,
                           std::int32_t* word_group, std::int32_t* info, std::int32_t* cursor) {
   using Sort = BlockSortPairs<kSortThreads>;
   using Scan = BlockScanInt<kSortThreads>;
@@ -72,8 +70,14 @@ __global__ static void __launch_bounds__(kSortThreads)
   __shared__ int invalid;
   const int t = threadIdx.x;
 
-  // 1. Clear the outputs: padding rows gather nothing (-1).
-  if (t == 0) invalid = 0;
+  // 1. Clear the outputs: padding rows gather nothing (-1). The header records what the layout was made for.
+  if (t == 0) {
+    invalid = 0;
+    info[ActOrderInfo::kK] = k;
+    info[ActOrderInfo::kN] = n;
+    info[ActOrderInfo::kGroups] = num_groups;
+    info[ActOrderInfo::kRowsMax] = rows_max;
+  }
   for (int i = t; i < rows_max; i += kSortThreads) perm[i] = -1;
   for (int i = t; i < rows_max / 8; i += kSortThreads) word_group[i] = 0;
   for (int g = t; g < num_groups; g += kSortThreads) cursor[g] = 0;
@@ -90,8 +94,8 @@ __global__ static void __launch_bounds__(kSortThreads)
   __syncthreads();
   if (invalid) {
     if (t == 0) {
-      info[0] = 0;
-      info[1] = 1;
+      info[ActOrderInfo::kRowsUsed] = 0;
+      info[ActOrderInfo::kInvalid] = 1;
     }
     return;  // the whole block: `invalid` is uniform after the barrier
   }
@@ -112,8 +116,8 @@ __global__ static void __launch_bounds__(kSortThreads)
     start += rows;
   }
   if (t == 0) {
-    info[0] = total;
-    info[1] = 0;
+    info[ActOrderInfo::kRowsUsed] = total;
+    info[ActOrderInfo::kInvalid] = 0;
   }
   __syncthreads();
 
@@ -196,7 +200,9 @@ inline Status prepare_act_order(const std::int32_t* qweight, std::int64_t ldq, c
   if (ldq == 0) ldq = n;
   if (ldq < n) return invalid("ldq: must be >= n (or 0 for dense rows)");
   if (qweight == nullptr) return detail::null("qweight: null");
+  if (!detail::aligned_to(qweight, 4)) return detail::misaligned("qweight: must be 4-byte aligned (int32 words)");
   if (g_idx == nullptr) return detail::null("g_idx: null");
+  if (!detail::aligned_to(g_idx, 4)) return detail::misaligned("g_idx: must be 4-byte aligned (int32 entries)");
   if (buffer == nullptr) return detail::null("buffer: null");
   if (!detail::aligned_to(buffer, detail::kBufferAlign)) return detail::misaligned("buffer: must be 256-byte aligned");
   if (buffer_bytes < act_order_buffer_bytes(k, n, num_groups))
@@ -213,20 +219,18 @@ inline Status prepare_act_order(const std::int32_t* qweight, std::int64_t ldq, c
   auto* info = reinterpret_cast<std::int32_t*>(base + l.info);
   auto* cursor = reinterpret_cast<std::int32_t*>(base + l.cursor);
 
-  detail::act_order_sort_kernel<<<1, detail::kSortThreads, 0, stream>>>(g_idx, k, num_groups, static_cast<int>(rows_max),
-                                                                         perm, word_group, info, cursor);
+  detail::act_order_sort_kernel<<<1, detail::kSortThreads, 0, stream>>>(
+      g_idx, k, n, num_groups, static_cast<int>(rows_max), perm, word_group, info, cursor);
   platform::native_error_t e = platform::last_error();
-  if (e != platform::kNativeSuccess)
-    return Status::error(StatusCode::kLaunchFailed, platform::error_string(e), static_cast<int>(e));
+  if (e != platform::kNativeSuccess) return detail::launch_failed(e);
   constexpr int kRepackThreads = 256;
   const int words = static_cast<int>(rows_max / 8);
   const dim3 grid((n + kRepackThreads - 1) / kRepackThreads, words < 65535 ? words : 65535);
-  detail::act_order_repack_kernel<<<grid, kRepackThreads, 0, stream>>>(
-      reinterpret_cast<const std::uint32_t*>(qweight), ldq, n, perm, static_cast<int>(rows_max),
-      reinterpret_cast<std::uint32_t*>(sorted));
+  detail::act_order_repack_kernel<<<grid, kRepackThreads, 0, stream>>>(reinterpret_cast<const std::uint32_t*>(qweight),
+                                                                       ldq, n, perm, static_cast<int>(rows_max),
+                                                                       reinterpret_cast<std::uint32_t*>(sorted));
   e = platform::last_error();
-  if (e != platform::kNativeSuccess)
-    return Status::error(StatusCode::kLaunchFailed, platform::error_string(e), static_cast<int>(e));
+  if (e != platform::kNativeSuccess) return detail::launch_failed(e);
 
   *prepared = act_order_view(buffer, k, n, num_groups);
   return Status::success();
@@ -237,12 +241,14 @@ inline Status prepare_act_order(const std::int32_t* qweight, std::int64_t ldq, c
 /// @ingroup host_api
 inline Status check_act_order(const PreparedActOrder& prepared, platform::stream_t stream) {
   if (prepared.info == nullptr) return detail::null("prepared.info: null (not made by prepare_act_order)");
-  std::int32_t info[2] = {0, 0};
+  std::int32_t info[ActOrderInfo::kWords] = {};
   platform::native_error_t e = platform::copy_to_host_async(info, prepared.info, sizeof(info), stream);
   if (e == platform::kNativeSuccess) e = platform::stream_synchronize(stream);
-  if (e != platform::kNativeSuccess)
-    return Status::error(StatusCode::kRuntimeError, platform::error_string(e), static_cast<int>(e));
-  if (info[1] != 0)
+  if (e != platform::kNativeSuccess) return detail::runtime_error(e);
+  if (info[ActOrderInfo::kK] != prepared.k || info[ActOrderInfo::kN] != prepared.n ||
+      info[ActOrderInfo::kGroups] != prepared.num_groups || info[ActOrderInfo::kRowsMax] != prepared.k_rows_max)
+    return detail::invalid("prepared: the buffer was prepared for another (k, n, num_groups) than this view says");
+  if (info[ActOrderInfo::kInvalid] != 0)
     return Status::error(StatusCode::kInvalidData, "g_idx: an entry is outside [0, num_groups)");
   return Status::success();
 }
@@ -250,7 +256,8 @@ inline Status check_act_order(const PreparedActOrder& prepared, platform::stream
 /// Host-side check of a g_idx array (as read from the checkpoint file, say) before it goes to the device.
 /// @ingroup host_api
 inline Status validate_g_idx(const std::int32_t* g_idx, int k, int num_groups) {
-  if (g_idx == nullptr) return detail::null("g_idx: null");
+  if (k < 0) return detail::invalid("k: must be >= 0 (entries of g_idx)");
+  if (g_idx == nullptr && k > 0) return detail::null("g_idx: null");
   for (int i = 0; i < k; ++i)
     if (g_idx[i] < 0 || g_idx[i] >= num_groups)
       return Status::error(StatusCode::kInvalidData, "g_idx: an entry is outside [0, num_groups)");
@@ -267,4 +274,4 @@ inline bool is_sequential_g_idx(const std::int32_t* g_idx, int k, int group_size
   return true;
 }
 
-}  // namespace opt4gptq
+OPT4GPTQ_NAMESPACE_END

@@ -4,93 +4,31 @@
 /// `launch` validates first, zero-fills C on the same stream when the ReducePolicy accumulates into it, launches, and
 /// returns; it never synchronizes. No call allocates, throws or prints.
 
-#include <atomic>
 #include <cstdint>
 
 #include "../detail/checks.hpp"
 #include "../kernel/dequant_gemm.hpp"
 #include "../problem.hpp"
 #include "../status.hpp"
+#include "device_info.hpp"
 
-namespace opt4gptq {
+OPT4GPTQ_NAMESPACE_BEGIN
 
-/// Checks everything the kernel assumes, in argument order, and names the first argument that breaks it.
-/// Host-only: it reads no device memory (g_idx contents are checked by prepare_act_order on the device).
+/// Checks everything the kernel assumes and names the first argument that breaks it: first the problem itself
+/// (check_problem(), the format's rules, no GPU needed), then what this kernel can run (Gemm::can_implement(): its load
+/// widths, alignments and grid limits). Host-only: it reads no device memory (g_idx contents are checked by
+/// prepare_act_order on the device).
 /// @ingroup host_api
 template <class Gemm>
 Status validate(const GemmProblem& p) {
-  using detail::invalid;
-  using detail::misaligned;
-  using detail::null;
   if constexpr (!Gemm::kPoliciesValid) {
     // Not reachable in a program that compiled: the policy checks' static_asserts stop the build first. This branch
     // only keeps the rest of the function from being instantiated with a broken policy (one error, not a cascade).
     return Status::error(StatusCode::kUnsupported, "policies: a policy breaks its contract (see the compiler errors)");
   } else {
-  constexpr int kVector = Gemm::LoadPolicy::kVectorHalves;
-
-  if (p.m < 1) return invalid("problem.m: must be >= 1 (rows of A and C)");
-  if (p.n < 8 || p.n % 8 != 0)
-    return invalid("problem.n: must be a positive multiple of 8 (qzeros packs 8 columns per int32)");
-  if (p.k < 8 || p.k % 8 != 0)
-    return invalid("problem.k: must be a positive multiple of 8 (qweight packs 8 rows per int32)");
-  if (p.group_size != -1 && (p.group_size < 8 || p.group_size % 8 != 0))
-    return Status::error(StatusCode::kUnsupported,
-                         "problem.group_size: unsupported; use -1 (one group) or a positive multiple of 8 "
-                         "(32, 64, 128, ...)");
-  if (p.zero_format != ZeroPointFormat::kGptqV1 && p.zero_format != ZeroPointFormat::kGptqV2)
-    return invalid("problem.zero_format: must be ZeroPointFormat::kGptqV1 (\"gptq\") or kGptqV2 (\"gptq_v2\")");
-  if (p.num_groups < 0) return invalid("problem.num_groups: must be >= 0 (0 = ceil(k / group_size))");
-  if (p.m > 65535 * Gemm::kMaxRows) return invalid("problem.m: too large for one launch (more than 524280 rows)");
-
-  if (p.act_order == nullptr) {
-    if (p.group_size > 0 && p.k % p.group_size != 0)
-      return invalid("problem.k: must be a multiple of problem.group_size (without act-order, group g is rows "
-                     "g*group_size .. (g+1)*group_size-1); a layer with g_idx must go through prepare_act_order()");
-    if (p.num_groups != 0 && p.num_groups != format::num_groups(p.k, p.group_size))
-      return invalid("problem.num_groups: must be k / group_size (or 0) without act-order");
-    if (p.qweight == nullptr) return null("problem.qweight: null");
-  } else {
-    const PreparedActOrder& ao = *p.act_order;
-    if (ao.qweight == nullptr || ao.perm == nullptr || ao.word_group == nullptr || ao.info == nullptr)
-      return null("problem.act_order: incomplete; fill it with prepare_act_order()");
-    if (p.qweight != nullptr && p.qweight != ao.qweight)
-      return invalid("problem.qweight: must be null when problem.act_order is set (the kernel reads the prepared "
-                     "copy)");
-    if (ao.k != p.k) return invalid("problem.act_order: prepared for a different k");
-    if (ao.n != p.n) return invalid("problem.act_order: prepared for a different n");
-    if (p.num_groups != 0 && p.num_groups != ao.num_groups)
-      return invalid("problem.num_groups: differs from the num_groups the act-order layout was prepared with");
-    if (p.ldq != 0 && p.ldq != p.n)
-      return invalid("problem.ldq: must be 0 (or n) with act-order: the prepared copy is dense");
-  }
-  if (p.a == nullptr) return null("problem.a: null");
-  if (p.qzeros == nullptr) return null("problem.qzeros: null");
-  if (p.scales == nullptr) return null("problem.scales: null");
-  if (p.c == nullptr) return null("problem.c: null");
-
-  if (p.lda_or_dense() < p.k) return invalid("problem.lda: must be >= k (or 0 for dense rows)");
-  if (p.ldq_or_dense() < p.n) return invalid("problem.ldq: must be >= n (or 0 for dense rows)");
-  if (p.ldz_or_dense() < p.n / 8) return invalid("problem.ldz: must be >= n / 8 (or 0 for dense rows)");
-  if (p.lds_or_dense() < p.n) return invalid("problem.lds: must be >= n (or 0 for dense rows)");
-  if (p.ldc_or_dense() < p.n) return invalid("problem.ldc: must be >= n (or 0 for dense rows)");
-
-  if (!detail::aligned_to(p.a, 2 * kVector))
-    return misaligned("problem.a: not aligned for the LoadPolicy: the address must be a multiple of "
-                      "2 * LoadPolicy::kVectorHalves bytes");
-  if (p.lda_or_dense() % kVector != 0)
-    return misaligned("problem.lda: must be a multiple of LoadPolicy::kVectorHalves (each row is read in vectors)");
-  const void* weights = p.act_order ? static_cast<const void*>(p.act_order->qweight) : p.qweight;
-  if (!detail::aligned_to(weights, 16))
-    return misaligned("problem.qweight: must be 16-byte aligned (one load reads 4 columns of a packed row)");
-  if (p.ldq_or_dense() % 4 != 0) return misaligned("problem.ldq: must be a multiple of 4 (16-byte rows of 4 words)");
-  if (!detail::aligned_to(p.scales, 8))
-    return misaligned("problem.scales: must be 8-byte aligned (4 scales are read at once)");
-  if (p.lds_or_dense() % 4 != 0) return misaligned("problem.lds: must be a multiple of 4");
-  if (!detail::aligned_to(p.qzeros, 4)) return misaligned("problem.qzeros: must be 4-byte aligned");
-  if (!detail::aligned_to(p.c, 4)) return misaligned("problem.c: must be 4-byte aligned (outputs are written in pairs)");
-  if (p.ldc_or_dense() % 2 != 0) return misaligned("problem.ldc: must be even (outputs are written in pairs)");
-  return Status::success();
+    const Status s = check_problem(p);
+    if (!s.ok()) return s;
+    return Gemm::can_implement(p);
   }
 }
 
@@ -102,7 +40,7 @@ struct LaunchShape {
   int grid_y = 0;          ///< chunks of M
   int grid_z = 0;          ///< K blocks
   int rows_of_k_per_block = 0;
-  bool zero_fill_output = false;  ///< the host API zero-fills C before the kernel
+  bool zero_fill_output = false;    ///< the host API zero-fills C before the kernel
   std::size_t workspace_bytes = 0;  ///< device workspace the ReducePolicy needs for this grid
 };
 
@@ -140,38 +78,6 @@ constexpr int rows_of_k_per_block(int k_rows, int blocks_xy, int resident_blocks
   }
 }
 
-/// Multiprocessors of the current device, cached per device (a runtime query costs microseconds).
-inline Status multiprocessors(int device, int* count) {
-  constexpr int kMaxDevices = 64;
-  static std::atomic<int> cache[kMaxDevices] = {};
-  if (device >= 0 && device < kMaxDevices) {
-    *count = cache[device].load(std::memory_order_relaxed);
-    if (*count > 0) return Status::success();
-  }
-  const platform::native_error_t e = platform::multiprocessor_count(device, count);
-  if (e != platform::kNativeSuccess)
-    return Status::error(StatusCode::kRuntimeError, platform::error_string(e), static_cast<int>(e));
-  if (device >= 0 && device < kMaxDevices) cache[device].store(*count, std::memory_order_relaxed);
-  return Status::success();
-}
-
-/// Resident blocks per multiprocessor of one kernel instantiation, cached per device.
-template <class Kernel>
-Status blocks_per_multiprocessor(Kernel kernel, int threads, int device, int* blocks) {
-  constexpr int kMaxDevices = 64;
-  static std::atomic<int> cache[kMaxDevices] = {};
-  if (device >= 0 && device < kMaxDevices) {
-    *blocks = cache[device].load(std::memory_order_relaxed);
-    if (*blocks > 0) return Status::success();
-  }
-  const platform::native_error_t e = platform::max_active_blocks(kernel, threads, blocks);
-  if (e != platform::kNativeSuccess)
-    return Status::error(StatusCode::kRuntimeError, platform::error_string(e), static_cast<int>(e));
-  if (*blocks < 1) *blocks = 1;
-  if (device >= 0 && device < kMaxDevices) cache[device].store(*blocks, std::memory_order_relaxed);
-  return Status::success();
-}
-
 template <class Gemm, int kRows, bool kActOrder>
 Status launch_with(const GemmProblem& p, void* workspace, std::size_t workspace_bytes, platform::stream_t stream,
                    LaunchShape* shape_out, bool dry_run) {
@@ -184,21 +90,17 @@ Status launch_with(const GemmProblem& p, void* workspace, std::size_t workspace_
   shape.grid_y = ceil_div(p.m, kRows);
   int resident = 0;
   if constexpr (Tile::kStagesPerBlock == 0) {
-    int device = 0;
-    const platform::native_error_t e = platform::current_device(&device);
-    if (e != platform::kNativeSuccess)
-      return Status::error(StatusCode::kRuntimeError, platform::error_string(e), static_cast<int>(e));
-    int sms = 0;
+    DeviceInfo device;
+    Status s = current_device_info(&device);
+    if (!s.ok()) return s;
     int per_sm = 0;
-    Status s = multiprocessors(device, &sms);
+    s = blocks_per_multiprocessor<Gemm, kRows, kActOrder>(kernel, Tile::kThreads, device.device, &per_sm);
     if (!s.ok()) return s;
-    s = blocks_per_multiprocessor(kernel, Tile::kThreads, device, &per_sm);
-    if (!s.ok()) return s;
-    resident = sms * per_sm;
+    resident = device.multiprocessors * per_sm;
   }
   shape.rows_of_k_per_block = rows_of_k_per_block<Tile>(k_rows, shape.grid_x * shape.grid_y, resident);
   shape.grid_z = ceil_div(k_rows, shape.rows_of_k_per_block);
-  if (shape.grid_z > 65535) return invalid("problem.k: too large for one launch (more than 65535 blocks along K)");
+  if (shape.grid_z > kMaxGridYZ) return invalid("problem.k: too large for one launch (more than 65535 blocks along K)");
   shape.zero_fill_output = Gemm::ReducePolicy::accumulates_into_output(shape.grid_z);
   shape.workspace_bytes = reduce_workspace_bytes<typename Gemm::ReducePolicy>(
       ReduceGeometry{shape.grid_x * shape.grid_y, kRows * Tile::kBlockCols, shape.grid_z});
@@ -217,8 +119,7 @@ Status launch_with(const GemmProblem& p, void* workspace, std::size_t workspace_
   if (shape.zero_fill_output) {
     const platform::native_error_t e =
         platform::memset_2d_async(p.c, ldc * sizeof(half), p.n * sizeof(half), p.m, stream);
-    if (e != platform::kNativeSuccess)
-      return Status::error(StatusCode::kRuntimeError, platform::error_string(e), static_cast<int>(e));
+    if (e != platform::kNativeSuccess) return runtime_error(e);
   }
 
   KernelParams params{};
@@ -236,20 +137,21 @@ Status launch_with(const GemmProblem& p, void* workspace, std::size_t workspace_
   params.n = p.n;
   params.k_rows = k_rows;
   params.group_size = p.group_size > 0 ? p.group_size : k_rows;
-  params.zero_offset = zero_point_offset(p.zero_format);
+  params.zero_word_offset = format::zero_word_offset(p.zero_format);
   params.rows_per_block = shape.rows_of_k_per_block;
   params.whole_k = shape.grid_z == 1;
   if (p.act_order) {
     params.perm = p.act_order->perm;
     params.word_group = p.act_order->word_group;
     params.act_order_info = p.act_order->info;
+    params.act_order_k = p.k;
+    params.act_order_groups = p.act_order->num_groups;
   }
   params.workspace = workspace;
   const dim3 grid(shape.grid_x, shape.grid_y, shape.grid_z);
   kernel<<<grid, dim3(Tile::kThreads), 0, stream>>>(params);
   const platform::native_error_t e = platform::last_error();
-  if (e != platform::kNativeSuccess)
-    return Status::error(StatusCode::kLaunchFailed, platform::error_string(e), static_cast<int>(e));
+  if (e != platform::kNativeSuccess) return launch_failed(e);
   return Status::success();
 }
 
@@ -276,6 +178,10 @@ Status dispatch(const GemmProblem& p, void* ws, std::size_t ws_bytes, platform::
   static_assert(Gemm::kMaxRows == 8, "dispatch_rows covers row counts 1..8");
   const Status s = validate<Gemm>(p);
   if (!s.ok()) return s;
+  if (p.m == 0) {  // an idle rank or an empty expert: nothing to compute, nothing to write, nothing launched
+    if (shape) *shape = LaunchShape{};
+    return Status::success();
+  }
   if constexpr (Gemm::kPoliciesValid) {
     return p.act_order ? dispatch_rows<Gemm, true>(p, ws, ws_bytes, stream, shape, dry_run)
                        : dispatch_rows<Gemm, false>(p, ws, ws_bytes, stream, shape, dry_run);
@@ -299,10 +205,16 @@ Status launch(const GemmProblem& problem, void* workspace, std::size_t workspace
   return detail::dispatch<Gemm>(problem, workspace, workspace_bytes, stream, nullptr, false);
 }
 
-/// launch() for policies that need no workspace (all shipped presets but the deterministic one).
+/// launch() for policies that need no workspace (all shipped presets but the deterministic one). A ReducePolicy that
+/// declares `workspace_bytes` is a compile error here: whether it needs a workspace depends on the grid, and so on the
+/// GPU's size, so a call that works on one GPU could fail on a smaller one.
 /// @ingroup host_api
 template <class Gemm>
 Status launch(const GemmProblem& problem, platform::stream_t stream) {
+  static_assert(
+      !traits::has_workspace_bytes<typename Gemm::ReducePolicy>::value,
+      "launch(problem, stream): this ReducePolicy needs a workspace (it declares workspace_bytes): call "
+      "launch(problem, workspace, workspace_bytes, stream) with a workspace of workspace_bytes<Gemm>() bytes");
   return detail::dispatch<Gemm>(problem, nullptr, 0, stream, nullptr, false);
 }
 
@@ -331,9 +243,8 @@ inline Status clear_workspace(void* workspace, std::size_t bytes, platform::stre
   if (workspace == nullptr && bytes > 0) return detail::null("workspace: null");
   if (bytes == 0) return Status::success();
   const platform::native_error_t e = platform::memset_2d_async(workspace, bytes, bytes, 1, stream);
-  if (e != platform::kNativeSuccess)
-    return Status::error(StatusCode::kRuntimeError, platform::error_string(e), static_cast<int>(e));
+  if (e != platform::kNativeSuccess) return detail::runtime_error(e);
   return Status::success();
 }
 
-}  // namespace opt4gptq
+OPT4GPTQ_NAMESPACE_END

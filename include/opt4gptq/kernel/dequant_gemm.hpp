@@ -5,7 +5,8 @@
 ///
 /// Per block (see tile.hpp for the layout):
 ///  1. stage: the block's activation rows for the next kStageRows rows of K go to shared memory (LoadPolicy; with
-///     act-order, gathered through the prepared permutation), interleaved per 8 rows to match dequant_word();
+///     act-order, gathered through the prepared permutation), interleaved per 8 rows to match the codec's order
+///     (codec/int4.hpp);
 ///  2. multiply: each thread streams its 4 columns × kChunkK rows of qweight with 16-byte loads, kUnroll words in
 ///     flight, dequantizes 8 rows per int32 (MathPolicy) and accumulates 8-term dot products × scale in fp32;
 ///     scales and zero points are re-read whenever the rows cross into a new group;
@@ -14,12 +15,16 @@
 
 #include <type_traits>
 
+#include "../codec/int4.hpp"
+#include "../detail/checks.hpp"
 #include "../platform.hpp"
 #include "../policy/traits.hpp"
+#include "../problem.hpp"
+#include "../status.hpp"
 #include "../tile.hpp"
-#include "dequant.hpp"
+#include "dot_product.hpp"
 
-namespace opt4gptq {
+OPT4GPTQ_NAMESPACE_BEGIN
 
 /// Everything the device needs, resolved on the host (strides applied, defaults filled in). Passed by value.
 struct KernelParams {
@@ -35,15 +40,17 @@ struct KernelParams {
   std::int64_t ldc;
   int m;
   int n;
-  int k_rows;          ///< rows of qweight covered by the grid: k, or the prepared act-order layout's k_rows_max
-  int group_size;      ///< rows per group (a group size of -1 arrives as a value >= k_rows: one group)
-  int zero_offset;     ///< 1 for v1 checkpoints (stored z - 1), 0 for v2
-  int rows_per_block;  ///< rows of K per block along grid z, a multiple of the tile's kStageRows
-  int whole_k;         ///< 1 when the grid has one block along K
-  const int* perm;        ///< act-order: source row of A for each sorted row (-1: padding)
-  const int* word_group;  ///< act-order: group of each sorted 8-row word
-  const int* act_order_info;  ///< act-order: [rows in use, 0 if g_idx was valid]
-  void* workspace;            ///< the ReducePolicy's workspace, when it needs one
+  int k_rows;      ///< rows of qweight covered by the grid: k, or the prepared act-order layout's k_rows_max
+  int group_size;  ///< rows per group (a group size of -1 arrives as a value >= k_rows: one group)
+  std::uint32_t zero_word_offset;  ///< added to every qzeros word: format::zero_word_offset (v1 0x11111111, v2 0)
+  int rows_per_block;              ///< rows of K per block along grid z, a multiple of the tile's kStageRows
+  int whole_k;                     ///< 1 when the grid has one block along K
+  const int* perm;                 ///< act-order: source row of A for each sorted row (-1: padding)
+  const int* word_group;           ///< act-order: group of each sorted 8-row word
+  const int* act_order_info;       ///< act-order: the prepared buffer's header (ActOrderInfo)
+  int act_order_k;                 ///< act-order: rows of the layer (A's columns) the view says it was prepared for
+  int act_order_groups;            ///< act-order: num_groups the view says it was prepared for
+  void* workspace;                 ///< the ReducePolicy's workspace, when it needs one
 };
 
 namespace detail {
@@ -79,12 +86,17 @@ struct reduce_storage<Reduce, Tile, kRows, false> {
 /// @ingroup kernel
 /// The kernel composed of one policy of each family. `kPoliciesValid` is false (after readable static_assert messages)
 /// when a policy breaks its contract; the body is then not instantiated, so no other errors follow.
-template <class Load, class Reduce, class Math, class Tile = typename detail::default_tile<Reduce>::type>
+template <class Load, class Reduce, class Math, class Tile = typename detail::default_tile<Reduce>::type,
+          class Codec_ = CodecInt4>
 struct DequantGemm {
   using LoadPolicy = Load;
   using ReducePolicy = Reduce;
   using MathPolicy = Math;
   using TileShape = Tile;
+  using Codec = Codec_;
+  static_assert(Codec::kRowsPerWord == 8,
+                "DequantGemm (the SIMT mainloop) stages activations as 16-byte vectors of 8 rows, one per packed word: "
+                "it needs a codec with 8 rows per word (CodecInt4)");
 
   static constexpr bool kPoliciesValid =
       check_load_policy<Load>() && check_reduce_policy<Reduce>() && check_math_policy<Math>();
@@ -94,7 +106,7 @@ struct DequantGemm {
   template <int kRows>
   struct Staging {
     detail::Words4 a[kRows][Tile::kStageRows / 8];  ///< activations of the stage, interleaved per 8 rows
-    int word_group[Tile::kStageRows / 8];            ///< act-order: group of each 8-row word of the stage
+    int word_group[Tile::kStageRows / 8];           ///< act-order: group of each 8-row word of the stage
   };
   /// The ReducePolicy's storage overlays the staging buffer: the reduction starts after the last stage.
   template <int kRows>
@@ -109,6 +121,36 @@ struct DequantGemm {
                 "DequantGemm: the tile needs more than 48 KiB of shared memory at 8 rows of M (staging: 16 bytes per "
                 "8 rows of K per row of M; the ReducePolicy's storage on top): use a smaller kChunkK or fewer threads");
 
+  /// What this kernel can run, beyond the problem's own rules (check_problem): the widths it loads with (A through
+  /// the LoadPolicy, 16-byte qweight loads of 4 columns, 8-byte loads of 4 scales, half2 stores of C) and the grid's
+  /// limit on M chunks. The message names the argument. validate<DequantGemm>() calls it after check_problem().
+  static Status can_implement(const GemmProblem& p) {
+    using detail::invalid;
+    using detail::misaligned;
+    static_assert(detail::kMaxGridYZ * kMaxRows == 524280, "the message below names the row limit");
+    if (p.m > detail::kMaxGridYZ * kMaxRows)
+      return invalid("problem.m: too large for one launch (more than 524280 rows)");
+    constexpr int kVectorHalves = Load::kVectorHalves;
+    if (!detail::aligned_to(p.a, 2 * kVectorHalves))
+      return misaligned(
+          "problem.a: not aligned for the LoadPolicy: the address must be a multiple of "
+          "2 * LoadPolicy::kVectorHalves bytes");
+    if (p.lda_or_dense() % kVectorHalves != 0)
+      return misaligned("problem.lda: must be a multiple of LoadPolicy::kVectorHalves (each row is read in vectors)");
+    const void* weights = p.act_order ? static_cast<const void*>(p.act_order->qweight) : p.qweight;
+    if (!detail::aligned_to(weights, 16))
+      return misaligned("problem.qweight: must be 16-byte aligned (one load reads 4 columns of a packed row)");
+    if (p.ldq_or_dense() % 4 != 0) return misaligned("problem.ldq: must be a multiple of 4 (16-byte rows of 4 words)");
+    if (!detail::aligned_to(p.scales, 8))
+      return misaligned("problem.scales: must be 8-byte aligned (4 scales are read at once)");
+    if (p.lds_or_dense() % 4 != 0) return misaligned("problem.lds: must be a multiple of 4");
+    if (!detail::aligned_to(p.qzeros, 4)) return misaligned("problem.qzeros: must be 4-byte aligned");
+    if (!detail::aligned_to(p.c, 4))
+      return misaligned("problem.c: must be 4-byte aligned (outputs are written in pairs)");
+    if (p.ldc_or_dense() % 2 != 0) return misaligned("problem.ldc: must be even (outputs are written in pairs)");
+    return Status::success();
+  }
+
   template <int kRows, bool kActOrder>
   OPT4GPTQ_DEVICE static void run(const KernelParams& p, SharedStorage<kRows>& smem) {
     if constexpr (kPoliciesValid) run_valid<kRows, kActOrder>(p, smem);
@@ -119,7 +161,7 @@ struct DequantGemm {
   struct GroupConstants {
     int group;
     float scale[4];
-    detail::ZeroTerms zero[4];
+    typename Codec::ZeroTerms zero[4];
   };
 
   OPT4GPTQ_DEVICE static void load_group(const KernelParams& p, int group, int col, GroupConstants& gc) {
@@ -131,18 +173,13 @@ struct DequantGemm {
     gc.scale[1] = __high2float(s01);
     gc.scale[2] = __low2float(s23);
     gc.scale[3] = __high2float(s23);
-    // col is a multiple of 4: its 4 zero points are nibbles 0..3 or 4..7 of one qzeros word.
-    const std::uint32_t zeros = p.qzeros[group * p.ldz + col / 8] >> (4 * (col % 8));
+    // col is a multiple of 4: its 4 zero points are nibbles 0..3 or 4..7 of one qzeros word. v1 adds 0x11111111 to
+    // the whole word first, undoing the toolkits' borrowing subtraction (format::zero_word).
+    // One variable shift brings the thread's 4 nibbles down; the 4 extractions then shift by constants.
+    const std::uint32_t zeros = (p.qzeros[group * p.ldz + col / Codec::kColumnsPerZeroWord] + p.zero_word_offset) >>
+                                (Codec::kBits * (col % Codec::kColumnsPerZeroWord));
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      const std::uint32_t z = ((zeros >> (4 * j)) & 0xFu) + static_cast<std::uint32_t>(p.zero_offset);
-      // -(1024 + z) and -(64 + z) as fp16 bit patterns, built with integer ops (z <= 16, so both are exact):
-      // 1024 + z has exponent 10 and mantissa z; 64 + z has exponent 6 and mantissa 16·z.
-      const std::uint32_t m1024 = 0xE400u + z;
-      const std::uint32_t m64 = 0xD400u + 16u * z;
-      gc.zero[j].minus_1024_z = platform::bit_cast<half2>(m1024 | (m1024 << 16));
-      gc.zero[j].minus_64_z = platform::bit_cast<half2>(m64 | (m64 << 16));
-    }
+    for (int j = 0; j < 4; ++j) gc.zero[j] = Codec::zero_terms(Codec::zero_of(zeros, j));
   }
 
   template <int kRows>
@@ -153,7 +190,7 @@ struct DequantGemm {
     const std::uint32_t words[4] = {q.x, q.y, q.z, q.w};
     half2 w[4][4];
 #pragma unroll
-    for (int j = 0; j < 4; ++j) detail::dequant_word<Math>(words[j], gc.zero[j], w[j]);
+    for (int j = 0; j < 4; ++j) Codec::template dequant<Math>(words[j], gc.zero[j], w[j]);
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       const detail::Words4 av = a_word[r * (Tile::kStageRows / 8)];
@@ -188,16 +225,16 @@ struct DequantGemm {
         half* row = dst + r * Tile::kStageRows;
         if constexpr (kVector == 8) {
           // One 16-byte store: (v0,v4) (v1,v5) (v2,v6) (v3,v7).
-          *reinterpret_cast<detail::Words4*>(row + kk) = detail::Words4{
-              platform::bit_cast<std::uint32_t>(__halves2half2(v[0], v[4])),
-              platform::bit_cast<std::uint32_t>(__halves2half2(v[1], v[5])),
-              platform::bit_cast<std::uint32_t>(__halves2half2(v[2], v[6])),
-              platform::bit_cast<std::uint32_t>(__halves2half2(v[3], v[7]))};
+          *reinterpret_cast<detail::Words4*>(row + kk) =
+              detail::Words4{platform::bit_cast<std::uint32_t>(__halves2half2(v[0], v[4])),
+                             platform::bit_cast<std::uint32_t>(__halves2half2(v[1], v[5])),
+                             platform::bit_cast<std::uint32_t>(__halves2half2(v[2], v[6])),
+                             platform::bit_cast<std::uint32_t>(__halves2half2(v[3], v[7]))};
         } else {
 #pragma unroll
           for (int e = 0; e < kVector; ++e) {
             const int j = kk + e;
-            row[(j & ~7) + detail::interleaved_position(j & 7)] = v[e];
+            row[(j & ~7) + Codec::interleaved_position(j & 7)] = v[e];
           }
         }
       }
@@ -205,10 +242,11 @@ struct DequantGemm {
       // Act-order: gather column perm[k] of A for sorted row k (a gather cannot be vectorized).
       for (int kk = threadIdx.x; kk < Tile::kStageRows; kk += kThreads) {
         const int src = kk < len ? p.perm[stage + kk] : -1;
-        const int pos = (kk & ~7) + detail::interleaved_position(kk & 7);
+        const int pos = (kk & ~7) + Codec::interleaved_position(kk & 7);
 #pragma unroll
         for (int r = 0; r < kRows; ++r)
-          dst[r * Tile::kStageRows + pos] = (r < rows && src >= 0) ? p.a[(m0 + r) * p.lda + src] : zero;
+          dst[r * Tile::kStageRows + pos] =
+              (r < rows && src >= 0 && src < p.act_order_k) ? p.a[(m0 + r) * p.lda + src] : zero;
       }
       for (int w = threadIdx.x; w < Tile::kStageRows / 8; w += kThreads)
         s.word_group[w] = 8 * w < len ? p.word_group[stage / 8 + w] : 0;
@@ -284,8 +322,14 @@ struct DequantGemm {
     int k_rows = p.k_rows;
     bool data_valid = true;
     if constexpr (kActOrder) {
-      k_rows = min(k_rows, p.act_order_info[0]);
-      data_valid = p.act_order_info[1] == 0;
+      // The buffer's header says what it was prepared for: a view that disagrees (another layer's buffer, another
+      // num_groups) would gather A through a wrong permutation, so it reads nothing and produces NaN instead.
+      const int* info = p.act_order_info;
+      const bool same_layout = info[ActOrderInfo::kK] == p.act_order_k && info[ActOrderInfo::kN] == p.n &&
+                               info[ActOrderInfo::kGroups] == p.act_order_groups &&
+                               info[ActOrderInfo::kRowsMax] == p.k_rows;
+      k_rows = same_layout ? min(k_rows, info[ActOrderInfo::kRowsUsed]) : 0;
+      data_valid = same_layout && info[ActOrderInfo::kInvalid] == 0;
     }
     const int k_begin = blockIdx.z * p.rows_per_block;
     const int k_end = min(k_rows, k_begin + p.rows_per_block);
@@ -320,8 +364,8 @@ struct DequantGemm {
     }
 
     if (!data_valid) {
-      // prepare_act_order found a g_idx entry outside [0, num_groups): make every output NaN rather than a plausible
-      // number (check_act_order() reports the reason on the host).
+      // prepare_act_order found a g_idx entry outside [0, num_groups), or the view is not the buffer's: make every
+      // output NaN rather than a plausible number (check_act_order() reports the reason on the host).
 #pragma unroll
       for (int r = 0; r < kRows; ++r)
 #pragma unroll
@@ -357,4 +401,4 @@ __global__ static void __launch_bounds__(Gemm::kThreads) dequant_gemm_kernel(con
   Gemm::template run<kRows, kActOrder>(params, smem);
 }
 
-}  // namespace opt4gptq
+OPT4GPTQ_NAMESPACE_END

@@ -22,7 +22,7 @@
 
 #include "../platform.hpp"
 
-namespace opt4gptq {
+OPT4GPTQ_NAMESPACE_BEGIN
 
 /// @ingroup load_policies
 /// One `half` per load instruction: the baseline (vLLM's exllama kernel loads A this way: one half per thread per row).
@@ -50,8 +50,8 @@ struct LoadVec8 {
   static constexpr int kVectorHalves = 8;
   OPT4GPTQ_DEVICE static void load(const half* src, half (&dst)[8]) {
     const uint4 v = *reinterpret_cast<const uint4*>(src);
-    const half2 h[4] = {platform::bit_cast<half2>(v.x), platform::bit_cast<half2>(v.y),
-                        platform::bit_cast<half2>(v.z), platform::bit_cast<half2>(v.w)};
+    const half2 h[4] = {platform::bit_cast<half2>(v.x), platform::bit_cast<half2>(v.y), platform::bit_cast<half2>(v.z),
+                        platform::bit_cast<half2>(v.w)};
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       dst[2 * i] = __low2half(h[i]);
@@ -60,4 +60,4 @@ struct LoadVec8 {
   }
 };
 
-}  // namespace opt4gptq
+OPT4GPTQ_NAMESPACE_END

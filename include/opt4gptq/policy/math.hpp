@@ -11,7 +11,7 @@
 ///   __device__ static float dot8(const opt4gptq::half2 (&a)[4], const opt4gptq::half2 (&w)[4]);
 /// };
 /// @endcode
-/// - Dequantization uses `add2` and `fma2` on exactly representable values (see kernel/dequant.hpp), so any correctly
+/// - Dequantization uses `add2` and `fma2` on exactly representable values (see codec/int4.hpp), so any correctly
 ///   rounded implementation gives the same (q - z) bits.
 /// - Without `dot8`, the kernel computes each 8-term dot product as a chain of four `fma2` (fp16 partial sums, as the
 ///   exllama kernel does), adds the two halves in fp32 and accumulates across K in fp32. The 8-term fp16 partial
@@ -21,7 +21,7 @@
 
 #include "../platform.hpp"
 
-namespace opt4gptq {
+OPT4GPTQ_NAMESPACE_BEGIN
 
 /// @ingroup math_policies
 /// The compiler's fp16 intrinsics `__hfma2` / `__hadd2`: the baseline. With clang 15 for gfx9 they already become
@@ -85,8 +85,8 @@ struct MathDot2F32 {
   OPT4GPTQ_DEVICE static half2 fma2(half2 a, half2 b, half2 c) { return __hfma2(a, b, c); }
   OPT4GPTQ_DEVICE static half2 add2(half2 a, half2 b) { return __hadd2(a, b); }
   OPT4GPTQ_DEVICE static float dot8(const half2 (&a)[4], const half2 (&w)[4]) {
-#if defined(__gfx906__) || defined(__gfx908__) || defined(__gfx90a__) || defined(__gfx940__) || \
-    defined(__gfx941__) || defined(__gfx942__)
+#if defined(__gfx906__) || defined(__gfx908__) || defined(__gfx90a__) || defined(__gfx940__) || defined(__gfx941__) || \
+    defined(__gfx942__)
     using v2f16 = _Float16 __attribute__((ext_vector_type(2)));
     float sum = 0.0f;
 #pragma unroll
@@ -105,4 +105,4 @@ struct MathDot2F32 {
   }
 };
 
-}  // namespace opt4gptq
+OPT4GPTQ_NAMESPACE_END

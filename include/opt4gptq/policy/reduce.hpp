@@ -30,21 +30,21 @@
 #include "../detail/block_primitives.hpp"
 #include "../platform.hpp"
 
-namespace opt4gptq {
+OPT4GPTQ_NAMESPACE_BEGIN
 
 /// @ingroup reduce_policies
 /// Where one thread's partial sums belong. `c` points at column 0 of the block's first row.
 struct ThreadOutput {
   half* c;
   std::int64_t ldc;
-  int rows;         ///< valid rows of the block's M chunk (the kernel computes kRows; rows past M are zeros)
-  int n;            ///< columns of C
-  int col;          ///< first of the thread's 4 columns; when col < n all four exist (n is a multiple of 8)
-  int block_col;    ///< first column of the block
-  int lane;         ///< the thread's column lane [0, Tile::kLanesN)
-  int split;        ///< the thread's K sub-slice [0, Tile::kSplitK)
-  int thread;       ///< threadIdx.x
-  bool whole_k;     ///< the block's K range is all of K: its sum is final and a plain store is exact
+  int rows;       ///< valid rows of the block's M chunk (the kernel computes kRows; rows past M are zeros)
+  int n;          ///< columns of C
+  int col;        ///< first of the thread's 4 columns; when col < n all four exist (n is a multiple of 8)
+  int block_col;  ///< first column of the block
+  int lane;       ///< the thread's column lane [0, Tile::kLanesN)
+  int split;      ///< the thread's K sub-slice [0, Tile::kSplitK)
+  int thread;     ///< threadIdx.x
+  bool whole_k;   ///< the block's K range is all of K: its sum is final and a plain store is exact
   // Split-K context, for policies that combine the K blocks themselves (see ReduceSharedSerial).
   int tile;         ///< index of the block's output tile (column tile, M chunk): blockIdx.y * gridDim.x + blockIdx.x
   int tiles;        ///< output tiles in the grid: gridDim.x * gridDim.y
@@ -212,9 +212,11 @@ struct ReduceSharedSerial {
     }
     constexpr int kTileOutputs = kRows * Tile::kBlockCols;
     char* workspace = static_cast<char*>(out.workspace);
-    float* slots = reinterpret_cast<float*>(workspace) + static_cast<std::size_t>(out.tile) * out.k_blocks * kTileOutputs;
-    int* counter = reinterpret_cast<int*>(workspace + counters_offset(ReduceGeometry{out.tiles, kTileOutputs,
-                                                                                      out.k_blocks})) + out.tile;
+    float* slots =
+        reinterpret_cast<float*>(workspace) + static_cast<std::size_t>(out.tile) * out.k_blocks * kTileOutputs;
+    int* counter =
+        reinterpret_cast<int*>(workspace + counters_offset(ReduceGeometry{out.tiles, kTileOutputs, out.k_blocks})) +
+        out.tile;
     // This block's sums go to its own slot.
     float* mine = slots + static_cast<std::size_t>(out.k_block) * kTileOutputs;
     Block::for_each_pair<Tile, kRows>(smem.block, out, [&](int r, int c, float2 total) {
@@ -265,4 +267,4 @@ struct ReduceSharedSerial {
   }
 };
 
-}  // namespace opt4gptq
+OPT4GPTQ_NAMESPACE_END

@@ -15,7 +15,7 @@
 #include "../tile.hpp"
 #include "reduce.hpp"
 
-namespace opt4gptq {
+OPT4GPTQ_NAMESPACE_BEGIN
 
 namespace traits {
 
@@ -29,17 +29,16 @@ struct has_vector_halves<P, std::void_t<decltype(P::kVectorHalves)>>
 template <class P, bool = has_vector_halves<P>::value>
 struct valid_vector_halves : std::false_type {};
 template <class P>
-struct valid_vector_halves<P, true>
-    : std::bool_constant<P::kVectorHalves == 1 || P::kVectorHalves == 2 || P::kVectorHalves == 4 ||
-                         P::kVectorHalves == 8> {};
+struct valid_vector_halves<P, true> : std::bool_constant<P::kVectorHalves == 1 || P::kVectorHalves == 2 ||
+                                                         P::kVectorHalves == 4 || P::kVectorHalves == 8> {};
 
 template <class P, bool = valid_vector_halves<P>::value, class = void>
 struct has_load : std::false_type {};
 template <class P>
-struct has_load<P, true,
-                std::void_t<decltype(P::load(std::declval<const half*>(),
-                                             std::declval<half (&)[valid_vector_halves<P>::value ? P::kVectorHalves
-                                                                                                 : 1]>()))>>
+struct has_load<
+    P, true,
+    std::void_t<decltype(P::load(std::declval<const half*>(),
+                                 std::declval<half (&)[valid_vector_halves<P>::value ? P::kVectorHalves : 1]>()))>>
     : std::true_type {};
 
 // ---- MathPolicy ------------------------------------------------------------------------------------------------
@@ -59,8 +58,9 @@ struct has_add2<P, std::void_t<decltype(P::add2(std::declval<half2>(), std::decl
 template <class P, class = void>
 struct has_dot8 : std::false_type {};
 template <class P>
-struct has_dot8<P, std::void_t<decltype(P::dot8(std::declval<const half2 (&)[4]>(),
-                                                std::declval<const half2 (&)[4]>()))>> : std::true_type {};
+struct has_dot8<P,
+                std::void_t<decltype(P::dot8(std::declval<const half2 (&)[4]>(), std::declval<const half2 (&)[4]>()))>>
+    : std::true_type {};
 
 // ---- ReducePolicy (probed with a small tile) -------------------------------------------------------------------
 using ProbeTile = TileShape<128, 32, 128, 0, 4, 1>;
@@ -82,8 +82,7 @@ template <class P>
 struct has_reduce<P, true,
                   std::void_t<decltype(P::template reduce<ProbeTile, 1>(
                       std::declval<typename P::template SharedStorage<ProbeTile, 1>&>(),
-                      std::declval<const float (&)[1][4]>(), std::declval<const ThreadOutput&>()))>>
-    : std::true_type {};
+                      std::declval<const float (&)[1][4]>(), std::declval<const ThreadOutput&>()))>> : std::true_type{};
 
 /// Optional member: `static std::size_t workspace_bytes(const ReduceGeometry&)`.
 template <class P, class = void>
@@ -104,13 +103,12 @@ constexpr std::size_t reduce_workspace_bytes(const ReduceGeometry& grid) {
 }
 
 template <class P>
-inline constexpr bool is_load_policy_v = traits::valid_vector_halves<P>::value && traits::has_load<P>::value;
+inline constexpr bool is_load_policy_v = traits::valid_vector_halves<P>::value&& traits::has_load<P>::value;
 template <class P>
-inline constexpr bool is_math_policy_v = traits::has_fma2<P>::value && traits::has_add2<P>::value;
+inline constexpr bool is_math_policy_v = traits::has_fma2<P>::value&& traits::has_add2<P>::value;
 template <class P>
-inline constexpr bool is_reduce_policy_v = traits::has_shared_storage<P>::value &&
-                                           traits::has_accumulates_into_output<P>::value &&
-                                           traits::has_reduce<P>::value;
+inline constexpr bool is_reduce_policy_v =
+    traits::has_shared_storage<P>::value&& traits::has_accumulates_into_output<P>::value&& traits::has_reduce<P>::value;
 
 /// @ingroup policies
 template <class P>
@@ -161,4 +159,4 @@ template <class P>
 concept ReducePolicy = is_reduce_policy_v<P>;
 #endif
 
-}  // namespace opt4gptq
+OPT4GPTQ_NAMESPACE_END

@@ -6,7 +6,10 @@
 #include <cstdint>
 #include <cstring>
 
-namespace opt4gptq::reference {
+#include "../version.hpp"
+
+OPT4GPTQ_NAMESPACE_BEGIN
+namespace reference {
 
 inline float half_bits_to_float(std::uint16_t h) {
   const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
@@ -37,10 +40,10 @@ inline std::uint16_t float_to_half_bits(float f) {
   std::memcpy(&x, &f, sizeof(x));
   const std::uint16_t sign = static_cast<std::uint16_t>((x >> 16) & 0x8000u);
   const std::uint32_t abs = x & 0x7FFFFFFFu;
-  if (abs > 0x7F800000u) return static_cast<std::uint16_t>(sign | 0x7E00u);  // NaN
+  if (abs > 0x7F800000u) return static_cast<std::uint16_t>(sign | 0x7E00u);   // NaN
   if (abs >= 0x477FF000u) return static_cast<std::uint16_t>(sign | 0x7C00u);  // rounds to >= 65520: infinity
   if (abs >= 0x38800000u) {                                                   // normal half
-    const std::uint32_t rounded = abs + 0x0FFFu + ((abs >> 13) & 1u);       // round to nearest even at bit 13
+    const std::uint32_t rounded = abs + 0x0FFFu + ((abs >> 13) & 1u);         // round to nearest even at bit 13
     return static_cast<std::uint16_t>(sign | ((rounded - 0x38000000u) >> 13));
   }
   if (abs < 0x33000000u) return sign;  // below half the smallest subnormal: zero
@@ -57,4 +60,5 @@ inline std::uint16_t float_to_half_bits(float f) {
 
 inline float round_to_half(float f) { return half_bits_to_float(float_to_half_bits(f)); }
 
-}  // namespace opt4gptq::reference
+}  // namespace reference
+OPT4GPTQ_NAMESPACE_END

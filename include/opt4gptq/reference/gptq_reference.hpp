@@ -17,7 +17,8 @@
 #include "../format.hpp"
 #include "fp16.hpp"
 
-namespace opt4gptq::reference {
+OPT4GPTQ_NAMESPACE_BEGIN
+namespace reference {
 
 /// One layer exactly as a GPTQ checkpoint stores it (host copies).
 struct QuantizedLayer {
@@ -40,13 +41,15 @@ struct QuantizedLayer {
   int q(int row, int col) const {
     return format::unpack(static_cast<std::uint32_t>(qweight[static_cast<std::size_t>(row / 8) * n + col]), row % 8);
   }
-  /// The zero point the format means (v1: stored + 1, so a stored 15 means 16).
+  /// The zero point the format means (0..15): nibble col % 8 of the stored word after format::zero_word (v1: the
+  /// whole word plus 0x11111111, so a stored borrow reads back right).
   int zero(int group, int col) const {
-    return format::unpack(static_cast<std::uint32_t>(qzeros[static_cast<std::size_t>(group) * (n / 8) + col / 8]),
-                          col % 8) +
-           zero_point_offset(format);
+    const auto stored = static_cast<std::uint32_t>(qzeros[static_cast<std::size_t>(group) * (n / 8) + col / 8]);
+    return format::unpack(format::zero_word(stored, format), col % 8);
   }
-  float scale(int group, int col) const { return half_bits_to_float(scales[static_cast<std::size_t>(group) * n + col]); }
+  float scale(int group, int col) const {
+    return half_bits_to_float(scales[static_cast<std::size_t>(group) * n + col]);
+  }
 };
 
 struct QuantizeOptions {
@@ -108,22 +111,25 @@ inline QuantizedLayer quantize_rtn(const std::vector<float>& w, int k, int n, co
       }
       const std::uint16_t scale_bits = float_to_half_bits((hi - lo) / format::kMaxQ);
       const float scale = half_bits_to_float(scale_bits);
-      const int zero = options.symmetric
-                           ? (format::kMaxQ + 1) / 2
-                           : std::clamp(static_cast<int>(std::nearbyint(-lo / scale)), 0, format::kMaxQ);
+      const int zero = options.symmetric ? (format::kMaxQ + 1) / 2
+                                         : std::clamp(static_cast<int>(std::nearbyint(-lo / scale)), 0, format::kMaxQ);
       layer.scales[static_cast<std::size_t>(g) * n + col] = scale_bits;
-      // v1 stores zero - 1 in the nibble (a zero of 0 wraps to 15, as AutoGPTQ's packer does); v2 stores zero.
-      const int stored = options.format == ZeroPointFormat::kGptqV1 ? ((zero - 1) & format::kMaxQ) : zero;
-      std::uint32_t& zword = reinterpret_cast<std::uint32_t&>(layer.qzeros[static_cast<std::size_t>(g) * (n / 8) + col / 8]);
-      zword = format::pack(zword, col % 8, stored);
+      std::uint32_t& zword =
+          reinterpret_cast<std::uint32_t&>(layer.qzeros[static_cast<std::size_t>(g) * (n / 8) + col / 8]);
+      zword = format::pack(zword, col % 8, zero);  // the word of true zero points; v1's offset is applied below
       for (int row : rows_of_group[g]) {
         const float x = w[static_cast<std::size_t>(row) * n + col];
         const int q = std::clamp(static_cast<int>(std::nearbyint(x / scale)) + zero, 0, format::kMaxQ);
-        std::uint32_t& word = reinterpret_cast<std::uint32_t&>(layer.qweight[static_cast<std::size_t>(row / 8) * n + col]);
+        std::uint32_t& word =
+            reinterpret_cast<std::uint32_t&>(layer.qweight[static_cast<std::size_t>(row / 8) * n + col]);
         word = format::pack(word, row % 8, q);
       }
     }
   }
+  // v1 as the toolkits write it: the packed word of true zero points minus 0x11111111, a 32-bit subtraction (a zero
+  // point of 0 borrows from the next nibble).
+  for (std::int32_t& word : layer.qzeros)
+    word = static_cast<std::int32_t>(format::stored_zero_word(static_cast<std::uint32_t>(word), options.format));
   return layer;
 }
 
@@ -210,9 +216,9 @@ inline QuantizedLayer column_shard(const QuantizedLayer& layer, int n0, int n1) 
 
 /// How far a result is from the reference.
 struct ErrorReport {
-  double relative = 0.0;   ///< ||c - ref||_2 / ||ref||_2
-  double max_abs = 0.0;    ///< max |c - ref|
-  double ref_rms = 0.0;    ///< sqrt(mean(ref^2)): the scale max_abs should be read against
+  double relative = 0.0;     ///< ||c - ref||_2 / ||ref||_2
+  double max_abs = 0.0;      ///< max |c - ref|
+  double ref_rms = 0.0;      ///< sqrt(mean(ref^2)): the scale max_abs should be read against
   long long non_finite = 0;  ///< NaN or infinite outputs (a poisoned, never-written output counts here)
 };
 
@@ -238,4 +244,5 @@ inline ErrorReport compare(const std::uint16_t* c, int m, int n, std::int64_t ld
   return r;
 }
 
-}  // namespace opt4gptq::reference
+}  // namespace reference
+OPT4GPTQ_NAMESPACE_END

@@ -1,0 +1,74 @@
+#pragma once
+/// @file
+/// The 4-bit codec: everything that depends on the bit width, in one place, so that other widths (8, then 2 and 3
+/// bits) are new codecs rather than edits across kernel/ and host/. A codec says how many rows of K one packed int32
+/// of qweight holds, how a stored qzeros word becomes per-column zero-point constants, and how one packed word
+/// becomes exact fp16 values q - z. The host side of the format (pack/unpack, the v1/v2 zero words) is format.hpp;
+/// the codec uses it and adds the device arithmetic.
+///
+/// The magic-number trick (as in the exllama kernels): OR-ing a nibble into the mantissa of the fp16 constant 1024
+/// (0x6400) gives the half 1024 + q exactly, so one AND-OR per pair of values turns packed nibbles into halves:
+///   (word & 0x000F000F) | 0x64006400  ->  (1024 + q0, 1024 + q4)
+///   (word & 0x00F000F0) | 0x64006400  ->  (1024 + 16·q1, 1024 + 16·q5)
+/// and the same on word >> 8 for (q2, q6), (q3, q7). One `add2` with -(1024 + z), or one `fma2` with 1/16 and
+/// -(64 + z), then yields q - z exactly (all intermediates are integers below 2048, exact in fp16).
+/// The pairs come out as (q0,q4) (q1,q5) (q2,q6) (q3,q7); instead of shuffling the weights at load time (which vLLM
+/// does), the kernel stores the activations in shared memory in the same interleaved order
+/// (CodecInt4::interleaved_position), so that checkpoints are used exactly as saved.
+/// @ingroup kernel
+
+#include <cstdint>
+
+#include "../format.hpp"
+#include "../platform.hpp"
+
+OPT4GPTQ_NAMESPACE_BEGIN
+
+/// Per group and column: the constants that turn magic-number halves into q - z.
+struct ZeroTermsInt4 {
+  half2 minus_1024_z;  ///< -(1024 + z) in both halves
+  half2 minus_64_z;    ///< -(64 + z) in both halves
+};
+
+/// @ingroup kernel
+/// GPTQ 4-bit: 8 rows of K per qweight word, 8 columns per qzeros word, nibble j in bits 4j..4j+3.
+struct CodecInt4 {
+  static constexpr int kBits = format::kBits;
+  static constexpr int kRowsPerWord = format::kPackFactor;         ///< rows of K in one int32 of qweight
+  static constexpr int kColumnsPerZeroWord = format::kPackFactor;  ///< columns of N in one int32 of qzeros
+  static constexpr std::uint32_t kMask = format::kMaxQ;
+  using ZeroTerms = ZeroTermsInt4;
+
+  /// Position of row j (0..7) of a word in the interleaved activation order a0 a4 a1 a5 a2 a6 a3 a7: the order in
+  /// which dequant() produces the values.
+  OPT4GPTQ_HOST_DEVICE static constexpr int interleaved_position(int j) { return 2 * (j & 3) + (j >> 2); }
+
+  /// Zero point of column `index` (0..7) of a qzeros word, after format::zero_word() (v1's 0x11111111 added back).
+  OPT4GPTQ_HOST_DEVICE static constexpr std::uint32_t zero_of(std::uint32_t zero_word, int index) {
+    return (zero_word >> (kBits * index)) & kMask;
+  }
+
+  /// -(1024 + z) and -(64 + z) as fp16 bit patterns, built with integer operations (z <= 15, so both are exact):
+  /// 1024 + z has exponent 10 and mantissa z; 64 + z has exponent 6 and mantissa 16·z.
+  OPT4GPTQ_DEVICE static ZeroTerms zero_terms(std::uint32_t z) {
+    const std::uint32_t m1024 = 0xE400u + z;
+    const std::uint32_t m64 = 0xD400u + 16u * z;
+    return ZeroTerms{platform::bit_cast<half2>(m1024 | (m1024 << 16)), platform::bit_cast<half2>(m64 | (m64 << 16))};
+  }
+
+  /// The 8 values q - z of one packed word, as four half2 in the interleaved order (q0,q4) (q1,q5) (q2,q6) (q3,q7).
+  template <class Math>
+  OPT4GPTQ_DEVICE static void dequant(std::uint32_t word, const ZeroTerms& zero, half2 (&out)[4]) {
+    constexpr std::uint32_t kLow = 0x000F000Fu;
+    constexpr std::uint32_t kHigh = 0x00F000F0u;
+    constexpr std::uint32_t kMagic1024 = 0x64006400u;                    // half2(1024, 1024)
+    const half2 one_sixteenth = platform::bit_cast<half2>(0x2C002C00u);  // half2(1/16, 1/16)
+    const std::uint32_t shifted = word >> 8;
+    out[0] = Math::add2(platform::bit_cast<half2>((word & kLow) | kMagic1024), zero.minus_1024_z);
+    out[1] = Math::fma2(platform::bit_cast<half2>((word & kHigh) | kMagic1024), one_sixteenth, zero.minus_64_z);
+    out[2] = Math::add2(platform::bit_cast<half2>((shifted & kLow) | kMagic1024), zero.minus_1024_z);
+    out[3] = Math::fma2(platform::bit_cast<half2>((shifted & kHigh) | kMagic1024), one_sixteenth, zero.minus_64_z);
+  }
+};
+
+OPT4GPTQ_NAMESPACE_END

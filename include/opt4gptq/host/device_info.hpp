@@ -1,0 +1,87 @@
+#pragma once
+/// @file
+/// Device facts the host API plans launches with: the multiprocessor count of a device, and how many blocks of one
+/// kernel instantiation fit on one multiprocessor. Both are runtime queries that cost microseconds, so they are cached
+/// per device, in one cache whose key is a type: `DeviceCache<Key>` holds one slot per device for each Key. The
+/// occupancy key is the kernel instantiation itself (kernel, rows of M per block, act-order), not the type of the
+/// kernel's function pointer, which every instantiation shares (`void(*)(KernelParams)`): keyed by that, the first
+/// kernel queried decided the K split of every other one.
+/// @ingroup host_api
+
+#include <atomic>
+
+#include "../detail/checks.hpp"
+#include "../platform.hpp"
+#include "../status.hpp"
+
+OPT4GPTQ_NAMESPACE_BEGIN
+namespace detail {
+
+/// A Status for a failed runtime call.
+inline Status runtime_error(platform::native_error_t e) {
+  return Status::error(StatusCode::kRuntimeError, platform::error_string(e), static_cast<int>(e));
+}
+
+/// A Status for a rejected kernel launch.
+inline Status launch_failed(platform::native_error_t e) {
+  return Status::error(StatusCode::kLaunchFailed, platform::error_string(e), static_cast<int>(e));
+}
+
+/// One int per device and Key, filled by the first successful query. Devices past kMaxDevices are queried each time.
+template <class Key>
+struct DeviceCache {
+  static constexpr int kMaxDevices = 64;
+
+  /// `*value` from the cache, or from `query(int*)` (a runtime call returning platform::native_error_t).
+  template <class Query>
+  static Status get(int device, Query&& query, int* value) {
+    static std::atomic<int> slots[kMaxDevices] = {};
+    const bool cached = device >= 0 && device < kMaxDevices;
+    if (cached) {
+      *value = slots[device].load(std::memory_order_relaxed);
+      if (*value > 0) return Status::success();
+    }
+    const platform::native_error_t e = query(value);
+    if (e != platform::kNativeSuccess) return runtime_error(e);
+    if (*value < 1) *value = 1;  // a kernel that fits nowhere would fail its launch, with the runtime's message
+    if (cached) slots[device].store(*value, std::memory_order_relaxed);
+    return Status::success();
+  }
+};
+
+struct MultiprocessorCountKey {};
+template <class Gemm, int kRowsM, bool kActOrder>
+struct OccupancyKey {};
+
+}  // namespace detail
+
+/// The device a launch runs on, as the planner sees it.
+/// @ingroup host_api
+struct DeviceInfo {
+  int device = 0;           ///< runtime device index
+  int multiprocessors = 0;  ///< SMs (NVIDIA) or CUs (AMD)
+};
+
+/// The current device and its multiprocessor count (cached per device).
+/// @ingroup host_api
+inline Status current_device_info(DeviceInfo* info) {
+  if (info == nullptr) return detail::null("info: null");
+  platform::native_error_t e = platform::current_device(&info->device);
+  if (e != platform::kNativeSuccess) return detail::runtime_error(e);
+  const int device = info->device;
+  return detail::DeviceCache<detail::MultiprocessorCountKey>::get(
+      device, [device](int* count) { return platform::multiprocessor_count(device, count); }, &info->multiprocessors);
+}
+
+namespace detail {
+
+/// Resident blocks per multiprocessor of `kernel`, the entry point of (Gemm, kRowsM, kActOrder), on `device`
+/// (the current device: the occupancy query asks about it).
+template <class Gemm, int kRowsM, bool kActOrder, class Kernel>
+Status blocks_per_multiprocessor(Kernel kernel, int threads, int device, int* blocks) {
+  return DeviceCache<OccupancyKey<Gemm, kRowsM, kActOrder>>::get(
+      device, [&](int* value) { return platform::max_active_blocks(kernel, threads, value); }, blocks);
+}
+
+}  // namespace detail
+OPT4GPTQ_NAMESPACE_END
