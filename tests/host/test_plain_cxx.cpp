@@ -2,11 +2,13 @@
 // an engine's loader, built without a GPU compiler, fills a GemmProblem for a layer and checks it.
 
 #include <catch2/catch.hpp>
+
 #include <cstdint>
 #include <opt4gptq/format.hpp>
 #include <opt4gptq/problem.hpp>
 #include <opt4gptq/status.hpp>
 #include <string>
+#include "fake_problem.hpp"
 
 #if defined(OPT4GPTQ_BACKEND_HIP) || defined(OPT4GPTQ_BACKEND_CUDA) || defined(__CUDACC__) || defined(__HIP__)
 #error "this translation unit must be plain C++: no GPU compiler, no platform.hpp"
@@ -15,24 +17,13 @@
 using namespace opt4gptq;
 
 namespace {
-template <class T>
-T* fake(std::uintptr_t address) {
-  return reinterpret_cast<T*>(address);
-}
+using test::fake;
 bool names(const Status& s, const char* argument) { return std::string(s.message).rfind(argument, 0) == 0; }
 }  // namespace
 
 TEST_CASE("a loader fills and checks a GemmProblem without a GPU compiler", "[host][plain-cxx]") {
-  GemmProblem p;
-  p.m = 4;
+  GemmProblem p = test::valid_problem();
   p.n = 11008;
-  p.k = 4096;
-  p.a = fake<const half>(0x10000000);
-  p.qweight = fake<const std::int32_t>(0x20000000);
-  p.qzeros = fake<const std::int32_t>(0x30000000);
-  p.scales = fake<const half>(0x40000000);
-  p.c = fake<half>(0x50000000);
-  p.group_size = 128;
   p.zero_format = ZeroPointFormat::kGptqV1;
   CHECK(check_problem(p).ok());
   CHECK(p.groups() == 32);
@@ -54,15 +45,7 @@ TEST_CASE("a loader fills and checks a GemmProblem without a GPU compiler", "[ho
   CHECK(check_problem(bad).ok());
 
   // An act-order layer's view, as prepare_act_order() describes it.
-  PreparedActOrder ao;
-  ao.qweight = fake<const std::int32_t>(0x60000000);
-  ao.perm = fake<const std::int32_t>(0x70000000);
-  ao.word_group = fake<const std::int32_t>(0x80000000);
-  ao.info = fake<const std::int32_t>(0x90000000);
-  ao.k = p.k;
-  ao.n = p.n;
-  ao.num_groups = 32;
-  ao.k_rows_max = static_cast<int>(PreparedActOrder::rows_max(ao.k, ao.num_groups));
+  PreparedActOrder ao = test::fake_act_order(p.k, p.n, 32);
   p.act_order = &ao;
   p.qweight = nullptr;
   CHECK(check_problem(p).ok());

@@ -3,6 +3,8 @@
 
 #include <opt4gptq/opt4gptq.hpp>
 
+#include "fake_problem.hpp"
+
 #include <cstdint>
 #include <string>
 
@@ -12,26 +14,8 @@ using namespace opt4gptq;
 
 namespace {
 
-template <class T>
-T* fake(std::uintptr_t address) {
-  return reinterpret_cast<T*>(address);
-}
-
-/// A valid 4096 x 4096 problem with group size 128, all pointers 256-byte aligned (never dereferenced).
-GemmProblem valid_problem() {
-  GemmProblem p;
-  p.m = 5;
-  p.n = 4096;
-  p.k = 4096;
-  p.a = fake<const half>(0x10000000);
-  p.qweight = fake<const std::int32_t>(0x20000000);
-  p.qzeros = fake<const std::int32_t>(0x30000000);
-  p.scales = fake<const half>(0x40000000);
-  p.c = fake<half>(0x50000000);
-  p.group_size = 128;
-  p.zero_format = ZeroPointFormat::kGptqV2;
-  return p;
-}
+using test::fake;
+using test::valid_problem;
 
 template <class Gemm>
 void expect(const GemmProblem& p, StatusCode code, const std::string& names) {
@@ -175,15 +159,8 @@ TEST_CASE("validate checks alignment for the chosen LoadPolicy", "[host][validat
 
 TEST_CASE("validate checks the act-order layout against the problem", "[host][validate]") {
   using G = presets::Opt4Gptq;
-  PreparedActOrder ao;
-  ao.qweight = fake<const std::int32_t>(0x60000000);
-  ao.perm = fake<const std::int32_t>(0x70000000);
-  ao.word_group = fake<const std::int32_t>(0x80000000);
-  ao.info = fake<const std::int32_t>(0x90000000);
-  ao.k = 4096;
-  ao.n = 4096;
-  ao.num_groups = 32;
-  ao.k_rows_max = 4096 + 7 * 32;
+  PreparedActOrder ao = test::fake_act_order(4096, 4096, 32);
+  REQUIRE(ao.k_rows_max == 4096 + 7 * 32);
   GemmProblem p = valid_problem();
   p.act_order = &ao;
   p.qweight = nullptr;
@@ -210,15 +187,7 @@ TEST_CASE("validate checks the act-order layout against the problem", "[host][va
 TEST_CASE("validate rejects a prepared layout that does not describe itself consistently (F4, F5)",
           "[host][validate]") {
   using G = presets::Opt4Gptq;
-  PreparedActOrder ao;
-  ao.qweight = fake<const std::int32_t>(0x60000000);
-  ao.perm = fake<const std::int32_t>(0x70000000);
-  ao.word_group = fake<const std::int32_t>(0x80000000);
-  ao.info = fake<const std::int32_t>(0x90000000);
-  ao.k = 4096;
-  ao.n = 4096;
-  ao.num_groups = 32;
-  ao.k_rows_max = static_cast<int>(PreparedActOrder::rows_max(4096, 32));
+  PreparedActOrder ao = test::fake_act_order(4096, 4096, 32);
   GemmProblem p = valid_problem();
   p.act_order = &ao;
   p.qweight = nullptr;
