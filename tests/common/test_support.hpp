@@ -88,7 +88,45 @@ struct LayerSpec {
   /// Asymmetric layers: the fraction of (group, column) blocks whose weights are made nonnegative, so that their zero
   /// point is 0 (the case v1 writes with a borrow into the next nibble: format::stored_zero_word).
   double zero_point_zero_fraction = 0.05;
+
+  // Named setters, so that a test reads as its specification:
+  //   test::layer(384, 264).group(128).asym().v2().random_seed(1)
+  LayerSpec& group(int rows) {
+    group_size = rows;
+    return *this;
+  }
+  LayerSpec& sym() {
+    symmetric = true;
+    return *this;
+  }
+  LayerSpec& asym() {
+    symmetric = false;
+    return *this;
+  }
+  LayerSpec& zero_format(opt4gptq::ZeroPointFormat f) {
+    format = f;
+    return *this;
+  }
+  LayerSpec& v1() { return zero_format(opt4gptq::ZeroPointFormat::kGptqV1); }
+  LayerSpec& v2() { return zero_format(opt4gptq::ZeroPointFormat::kGptqV2); }
+  /// Rows quantized in a random order (desc_act): the layer needs the act-order prepare step.
+  LayerSpec& desc_act(bool on = true) {
+    act_order = on;
+    return *this;
+  }
+  LayerSpec& random_seed(std::uint32_t s) {
+    seed = s;
+    return *this;
+  }
 };
+
+/// A layer of k input and n output features; the rest as LayerSpec's defaults until set by name.
+inline LayerSpec layer(int k, int n) {
+  LayerSpec s;
+  s.k = k;
+  s.n = n;
+  return s;
+}
 
 inline std::string describe(const LayerSpec& s) {
   return "k=" + std::to_string(s.k) + " n=" + std::to_string(s.n) + " group_size=" + std::to_string(s.group_size) +

@@ -62,16 +62,16 @@ TEST_CASE(OPT4GPTQ_TEST_NAME ": dense layers, group sizes, v1/v2, sym/asym", "[g
   using opt4gptq::ZeroPointFormat;
   Coverage coverage;
   // N and K off every tile (N not a multiple of 128 or 512 columns, K not a multiple of the 1024-row stage).
-  check_layer({384, 264, 128, true, ZeroPointFormat::kGptqV1, false, 1}, coverage);
-  check_layer({1152, 776, 128, false, ZeroPointFormat::kGptqV2, false, 2}, coverage);
-  check_layer({512, 1032, 32, false, ZeroPointFormat::kGptqV1, false, 3}, coverage);
-  check_layer({640, 136, 64, true, ZeroPointFormat::kGptqV2, false, 4}, coverage);
-  check_layer({1000, 200, -1, false, ZeroPointFormat::kGptqV1, false, 5}, coverage);
-  check_layer({96, 72, 32, false, ZeroPointFormat::kGptqV2, false, 6}, coverage);
+  check_layer(test::layer(384, 264).group(128).sym().v1().random_seed(1), coverage);
+  check_layer(test::layer(1152, 776).group(128).asym().v2().random_seed(2), coverage);
+  check_layer(test::layer(512, 1032).group(32).asym().v1().random_seed(3), coverage);
+  check_layer(test::layer(640, 136).group(64).sym().v2().random_seed(4), coverage);
+  check_layer(test::layer(1000, 200).group(-1).asym().v1().random_seed(5), coverage);
+  check_layer(test::layer(96, 72).group(32).asym().v2().random_seed(6), coverage);
   // Long K: several stages per block and several K blocks.
-  check_layer({4096, 264, 128, false, ZeroPointFormat::kGptqV1, false, 7}, coverage);
+  check_layer(test::layer(4096, 264).group(128).asym().v1().random_seed(7), coverage);
   // Wide N: enough column tiles that adaptive tiles use one K block at large M.
-  check_layer({2048, 8200, 128, true, ZeroPointFormat::kGptqV2, false, 8}, coverage);
+  check_layer(test::layer(2048, 8200).group(128).sym().v2().random_seed(8), coverage);
   CHECK(coverage.several_k_blocks > 0);
 }
 
@@ -79,9 +79,9 @@ TEST_CASE(OPT4GPTQ_TEST_NAME ": act-order layers", "[gpu][" OPT4GPTQ_TEST_NAME "
   OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
   using opt4gptq::ZeroPointFormat;
   Coverage coverage;
-  check_layer({1024, 264, 128, false, ZeroPointFormat::kGptqV1, true, 11}, coverage);
-  check_layer({768, 520, 32, true, ZeroPointFormat::kGptqV2, true, 12}, coverage);
-  check_layer({2560, 136, 64, false, ZeroPointFormat::kGptqV2, true, 13}, coverage);
+  check_layer(test::layer(1024, 264).group(128).asym().v1().desc_act().random_seed(11), coverage);
+  check_layer(test::layer(768, 520).group(32).sym().v2().desc_act().random_seed(12), coverage);
+  check_layer(test::layer(2560, 136).group(64).asym().v2().desc_act().random_seed(13), coverage);
   CHECK(coverage.several_k_blocks + coverage.single_k_block == 3 * 7);
 }
 
@@ -93,7 +93,8 @@ TEST_CASE(OPT4GPTQ_TEST_NAME ": v1 zero points of 0, with the toolkits' borrow",
   // the others): v1 stores them with a borrow into the next nibble, which a nibble-wise "+1" reads wrong.
   for (const bool act_order : {false, true}) {
     for (const ZeroPointFormat format : {ZeroPointFormat::kGptqV1, ZeroPointFormat::kGptqV2}) {
-      const test::LayerSpec spec{1024, 264, 64, false, format, act_order, 91};
+      const test::LayerSpec spec =
+          test::layer(1024, 264).group(64).asym().zero_format(format).desc_act(act_order).random_seed(91);
       INFO(test::describe(spec) << ", hand-placed zero points of 0");
       const test::DeviceLayer layer(test::with_zero_points_of_zero(test::make_layer(spec)));
       check_all_rows(layer, layer.problem(), ref::dequantize(layer.host), 0, 0, coverage);
@@ -109,7 +110,8 @@ TEST_CASE(OPT4GPTQ_TEST_NAME ": tensor-parallel shards and strided views", "[gpu
     // Row shard of an act-order layer: rows [328, 1536) of 2048 (not group-aligned), g_idx sliced, scales and
     // qzeros of all 16 groups. Groups now have uneven sizes inside the shard.
     INFO("act-order row shard");
-    const ref::QuantizedLayer whole = test::make_layer({2048, 264, 128, false, ZeroPointFormat::kGptqV1, true, 21});
+    const ref::QuantizedLayer whole =
+        test::make_layer(test::layer(2048, 264).group(128).asym().v1().desc_act().random_seed(21));
     const ref::QuantizedLayer shard = ref::row_shard(whole, 328, 1536, true);
     const test::DeviceLayer layer(shard);
     REQUIRE(layer.act_order);
@@ -118,7 +120,7 @@ TEST_CASE(OPT4GPTQ_TEST_NAME ": tensor-parallel shards and strided views", "[gpu
   {
     // Row shard of a layer without act-order: rows [256, 768) with its own 8 groups of 64.
     INFO("row shard");
-    const ref::QuantizedLayer whole = test::make_layer({1024, 520, 64, true, ZeroPointFormat::kGptqV2, false, 22});
+    const ref::QuantizedLayer whole = test::make_layer(test::layer(1024, 520).group(64).sym().v2().random_seed(22));
     const ref::QuantizedLayer shard = ref::row_shard(whole, 256, 768, false);
     const test::DeviceLayer layer(shard);
     REQUIRE_FALSE(layer.act_order);
@@ -127,7 +129,7 @@ TEST_CASE(OPT4GPTQ_TEST_NAME ": tensor-parallel shards and strided views", "[gpu
   {
     // Column shard as a view into the whole layer's tensors (no copy): columns [264, 776) of 1024, through strides.
     INFO("column shard view, with strided A and C");
-    const test::LayerSpec spec{640, 1024, 128, false, ZeroPointFormat::kGptqV1, false, 23};
+    const test::LayerSpec spec = test::layer(640, 1024).group(128).asym().v1().random_seed(23);
     const test::DeviceLayer layer(test::make_layer(spec));
     const int n0 = 264, n1 = 776;
     opt4gptq::GemmProblem view = layer.problem();
@@ -143,7 +145,8 @@ TEST_CASE(OPT4GPTQ_TEST_NAME ": tensor-parallel shards and strided views", "[gpu
   {
     // Column shard of an act-order layer, copied out as an engine's loader does, then prepared.
     INFO("act-order column shard");
-    const ref::QuantizedLayer whole = test::make_layer({512, 1024, 32, true, ZeroPointFormat::kGptqV2, true, 24});
+    const ref::QuantizedLayer whole =
+        test::make_layer(test::layer(512, 1024).group(32).sym().v2().desc_act().random_seed(24));
     const ref::QuantizedLayer shard = ref::column_shard(whole, 512, 768);
     const test::DeviceLayer layer(shard);
     check_all_rows(layer, layer.problem(), ref::dequantize(shard), 0, 0, coverage);

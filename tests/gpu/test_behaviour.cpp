@@ -13,7 +13,8 @@ namespace ref = opt4gptq::reference;
 TEST_CASE("prepare_act_order sorts rows by group, stably, padding each group to 8 rows", "[gpu][act-order]") {
   OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
   // A row shard of an act-order layer: uneven group sizes (some not multiples of 8), groups in scattered order.
-  const ref::QuantizedLayer whole = test::make_layer({4096, 64, 128, false, ZeroPointFormat::kGptqV1, true, 31});
+  const ref::QuantizedLayer whole =
+      test::make_layer(test::layer(4096, 64).group(128).asym().v1().desc_act().random_seed(31));
   const ref::QuantizedLayer shard = ref::row_shard(whole, 1000, 3000, true);
   const test::DeviceLayer layer(shard);
   const int k = shard.k, n = shard.n, groups = shard.num_groups;
@@ -57,7 +58,7 @@ TEST_CASE("prepare_act_order sorts rows by group, stably, padding each group to 
 
 TEST_CASE("an out-of-range g_idx entry is reported and poisons the output", "[gpu][act-order]") {
   OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
-  ref::QuantizedLayer bad = test::make_layer({512, 128, 64, true, ZeroPointFormat::kGptqV1, true, 41});
+  ref::QuantizedLayer bad = test::make_layer(test::layer(512, 128).group(64).sym().v1().desc_act().random_seed(41));
   bad.g_idx[77] = bad.num_groups;  // one past the end
   CHECK(validate_g_idx(bad.g_idx.data(), bad.k, bad.num_groups).code == StatusCode::kInvalidData);
 
@@ -101,7 +102,7 @@ TEST_CASE("an out-of-range g_idx entry is reported and poisons the output", "[gp
 
 TEST_CASE("SharedBuffered with one K block is bitwise reproducible", "[gpu][determinism]") {
   OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
-  const test::DeviceLayer layer(test::make_layer({1024, 2048, 128, false, ZeroPointFormat::kGptqV2, false, 51}));
+  const test::DeviceLayer layer(test::make_layer(test::layer(1024, 2048).group(128).asym().v2().random_seed(51)));
   const int m = 8;
   const test::DeviceArray<std::uint16_t> a(test::random_activations(m, layer.host.k, 52));
   const test::CallResult first = test::call<presets::Opt4Gptq>(layer, layer.problem(), m, a, 0, 0);
@@ -143,7 +144,7 @@ TEST_CASE("fp32 dot products survive activations that overflow the fp16 chain", 
 
 TEST_CASE("every preset runs on a non-default stream", "[gpu][stream]") {
   OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
-  const test::DeviceLayer layer(test::make_layer({2048, 1024, 128, true, ZeroPointFormat::kGptqV1, false, 61}));
+  const test::DeviceLayer layer(test::make_layer(test::layer(2048, 1024).group(128).sym().v1().random_seed(61)));
   const int m = 3;
   const std::vector<std::uint16_t> a = test::random_activations(m, layer.host.k, 62);
   const test::DeviceArray<std::uint16_t> a_device(a);
@@ -177,7 +178,7 @@ TEST_CASE("the deterministic preset: one launch, no zero-fill, same bits for man
   OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
   using G = presets::Deterministic;
   // Few column tiles and a long K: the grid splits K into several blocks.
-  const test::DeviceLayer layer(test::make_layer({8192, 256, 128, false, ZeroPointFormat::kGptqV1, false, 71}));
+  const test::DeviceLayer layer(test::make_layer(test::layer(8192, 256).group(128).asym().v1().random_seed(71)));
   const int m = 5;
   const std::vector<std::uint16_t> a_host = test::random_activations(m, layer.host.k, 72);
   const test::DeviceArray<std::uint16_t> a(a_host);
@@ -223,8 +224,10 @@ TEST_CASE("one deterministic workspace serves layers of different shapes in sequ
   OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
   using G = presets::Deterministic;
   // Two layers whose split-K grids differ (tiles, K blocks): the second's counters fall where the first's slots were.
-  const test::DeviceLayer wide(test::make_layer({2048, 5632, 64, false, ZeroPointFormat::kGptqV2, true, 81}));
-  const test::DeviceLayer tall(test::make_layer({2816, 1024, 128, true, ZeroPointFormat::kGptqV1, true, 82}));
+  const test::DeviceLayer wide(
+      test::make_layer(test::layer(2048, 5632).group(64).asym().v2().desc_act().random_seed(81)));
+  const test::DeviceLayer tall(
+      test::make_layer(test::layer(2816, 1024).group(128).sym().v1().desc_act().random_seed(82)));
   const int m = 20;
   std::size_t bytes = 0;
   for (const test::DeviceLayer* layer : {&wide, &tall}) {
@@ -313,7 +316,8 @@ TEST_CASE("the K split of each kernel instantiation uses its own occupancy (F1)"
 
 TEST_CASE("a view of a prepared buffer with another num_groups reads nothing and gives NaN (F4)", "[gpu][act-order]") {
   OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
-  const ref::QuantizedLayer host = test::make_layer({2048, 264, 64, false, ZeroPointFormat::kGptqV1, true, 95});
+  const ref::QuantizedLayer host =
+      test::make_layer(test::layer(2048, 264).group(64).asym().v1().desc_act().random_seed(95));
   const test::DeviceLayer layer(host);  // prepared for 32 groups
   REQUIRE(layer.act_order);
   const int m = 3;
