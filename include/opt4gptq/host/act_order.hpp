@@ -34,14 +34,12 @@ constexpr int kSortThreads = 1024;
 constexpr std::size_t kBufferAlign = 256;
 constexpr std::size_t align_up(std::size_t v) { return (v + kBufferAlign - 1) / kBufferAlign * kBufferAlign; }
 
-constexpr std::int64_t act_order_rows_max(int k, int num_groups) { return PreparedActOrder::rows_max(k, num_groups); }
-
 /// The buffer: a header at offset 0 (so that it is found whatever (k, n, num_groups) a view assumes), then the arrays.
 struct ActOrderBufferLayout {
   std::size_t info, qweight, perm, word_group, cursor, total;
 };
 constexpr ActOrderBufferLayout act_order_buffer_layout(int k, int n, int num_groups) {
-  const std::int64_t rows = act_order_rows_max(k, num_groups);
+  const std::int64_t rows = PreparedActOrder::rows_max(k, num_groups);
   ActOrderBufferLayout l{};
   l.info = 0;
   l.qweight = l.info + align_up(ActOrderInfo::kWords * sizeof(std::int32_t));
@@ -181,7 +179,7 @@ inline PreparedActOrder act_order_view(const void* buffer, int k, int n, int num
                           k,
                           n,
                           num_groups,
-                          static_cast<int>(detail::act_order_rows_max(k, num_groups))};
+                          static_cast<int>(PreparedActOrder::rows_max(k, num_groups))};
 }
 
 /// Sorts an act-order layer's rows by group into `buffer` (device memory of at least act_order_buffer_bytes()) and
@@ -208,7 +206,7 @@ inline Status prepare_act_order(const std::int32_t* qweight, std::int64_t ldq, c
   if (buffer_bytes < act_order_buffer_bytes(k, n, num_groups))
     return Status::error(StatusCode::kWorkspaceTooSmall,
                          "buffer_bytes: smaller than act_order_buffer_bytes(k, n, num_groups)");
-  const std::int64_t rows_max = detail::act_order_rows_max(k, num_groups);
+  const std::int64_t rows_max = PreparedActOrder::rows_max(k, num_groups);
   if (rows_max > (1ll << 30)) return invalid("k: too large");
 
   const detail::ActOrderBufferLayout l = detail::act_order_buffer_layout(k, n, num_groups);
