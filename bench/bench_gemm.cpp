@@ -447,6 +447,26 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
+    // The layer as the kernels see it, once per copy (load time): every call below refers to one of these.
+    std::vector<opt4gptq::QuantizedWeights> weights(copies);
+    for (int c = 0; c < copies; ++c) {
+      opt4gptq::QuantizedWeights& w = weights[c];
+      w.k = k;
+      w.n = n;
+      w.qweight =
+          shape.act_order ? nullptr : reinterpret_cast<const std::int32_t*>(qweight.as<char>() + c * qweight_bytes);
+      w.qzeros = reinterpret_cast<const std::int32_t*>(qzeros.as<char>() + c * qzeros_bytes);
+      w.scales = reinterpret_cast<const opt4gptq::half*>(scales.as<char>() + c * scales_bytes);
+      w.group_size = kGroupSize;
+      w.num_groups = host.groups;
+      w.zero_format = opt4gptq::ZeroPointFormat::kGptqV1;
+      w.act_order = shape.act_order ? &prepared[c] : nullptr;
+      const opt4gptq::Status st = opt4gptq::check_weights(w);
+      if (!st.ok()) {
+        std::fprintf(stderr, "check_weights: %s\n", st.message);
+        return 1;
+      }
+    }
     // Yardsticks' buffers: the same bytes for the read reference, dense fp16 weights for the dense GEMM.
     const std::size_t read_bytes = (static_cast<std::size_t>(weight_bytes) + 15) / 16 * 16;
     DeviceBuffer read_buffer(read_bytes * copies);
@@ -503,29 +523,20 @@ int main(int argc, char** argv) {
                   auto problem_for = [&](int slot) {
                     opt4gptq::GemmProblem pr;
                     pr.m = m;
-                    pr.n = n;
-                    pr.k = k;
                     pr.a = a.as<const opt4gptq::half>();
-                    pr.qweight = shape.act_order
-                                     ? nullptr
-                                     : reinterpret_cast<const std::int32_t*>(qweight.as<char>() + slot * qweight_bytes);
-                    pr.qzeros = reinterpret_cast<const std::int32_t*>(qzeros.as<char>() + slot * qzeros_bytes);
-                    pr.scales = reinterpret_cast<const opt4gptq::half*>(scales.as<char>() + slot * scales_bytes);
-                    pr.group_size = kGroupSize;
-                    pr.num_groups = host.groups;
-                    pr.zero_format = opt4gptq::ZeroPointFormat::kGptqV1;
-                    pr.act_order = shape.act_order ? &prepared[slot] : nullptr;
                     pr.c = c_buf.as<opt4gptq::half>();
+                    pr.weights = &weights[slot];
                     return pr;
                   };
                   // Correctness first: poison C, run on copy 0, compare the first rows with the fp64 reference.
                   std::vector<std::uint16_t> c_host(static_cast<std::size_t>(m) * n, 0x7E00);
                   CHECK_RT(platform::copy_to_device(c_buf.ptr, c_host.data(), c_host.size() * 2));
-                  opt4gptq::LaunchShape ls;
-                  opt4gptq::Status st = opt4gptq::launch_shape<Gemm>(problem_for(0), &ls);
-                  DeviceBuffer workspace(ls.workspace_bytes);
-                  if (st.ok()) st = opt4gptq::clear_workspace(workspace.ptr, ls.workspace_bytes, nullptr);
-                  if (st.ok()) st = opt4gptq::launch<Gemm>(problem_for(0), workspace.ptr, ls.workspace_bytes, nullptr);
+                  opt4gptq::Plan planned;
+                  opt4gptq::Status st = opt4gptq::plan<Gemm>(problem_for(0), &planned);
+                  DeviceBuffer workspace(planned.workspace_bytes);
+                  if (st.ok()) st = opt4gptq::clear_workspace(workspace.ptr, planned.workspace_bytes, nullptr);
+                  if (st.ok())
+                    st = opt4gptq::launch<Gemm>(problem_for(0), workspace.ptr, planned.workspace_bytes, nullptr);
                   if (!st.ok()) {
                     std::fprintf(stderr, "\n%s: %s\n", p.name, st.message);
                     std::exit(1);
@@ -541,10 +552,11 @@ int main(int argc, char** argv) {
                   }
                   const Timing t = time_calls(
                       [&](int slot, platform::stream_t s) {
-                        (void)opt4gptq::launch<Gemm>(problem_for(slot), workspace.ptr, ls.workspace_bytes, s);
+                        (void)opt4gptq::launch<Gemm>(problem_for(slot), workspace.ptr, planned.workspace_bytes, s);
                       },
                       copies, reps, stream);
-                  rows.push_back(Row{&shape, m, p.name, t, ls.zero_fill_output ? 2 : 1, ls.grid_z, e.relative});
+                  rows.push_back(
+                      Row{&shape, m, p.name, t, planned.zero_fill_output ? 2 : 1, planned.grid_z, e.relative});
                   std::fprintf(stderr, " %s %.1f/%.1f", p.name, t.us, t.us_graph);
                 }(preset),
                 ...);

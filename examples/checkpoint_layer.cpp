@@ -8,7 +8,8 @@
 //                                          DIR (model.safetensors + quantize_config.json), e.g. a real GPTQ model
 //
 // The layer goes through what an engine does at load time (host g_idx check, upload, prepare_act_order for act-order
-// layers) and is then run with random activations and compared with the fp64 reference of the tensors read.
+// layers, one QuantizedWeights checked once) and is then run with random activations, through a GemmProblem that
+// refers to it, and compared with the fp64 reference of the tensors read.
 // Exit status: 0 match, 1 mismatch or bad checkpoint, 77 no GPU.
 
 #include <opt4gptq/opt4gptq.hpp>
@@ -273,7 +274,7 @@ int main(int argc, char** argv) {
     write_example(dir, prefix, written);
   }
 
-  // ---- load time: read, check, upload, prepare --------------------------------------------------------------------
+  // ---- load time: read, check, upload, prepare, describe ----------------------------------------------------------
   std::string error;
   std::ifstream config_file(dir + "/quantize_config.json");
   if (!config_file) return fail("no quantize_config.json in " + dir);
@@ -331,14 +332,14 @@ int main(int argc, char** argv) {
               layer.n, layer.num_groups, layer.group_size, fmt.c_str(),
               desc_act && desc_act->boolean ? "true" : "false", act_order ? "yes" : "no");
 
-  opt4gptq::GemmProblem p;
-  p.n = layer.n;
-  p.k = layer.k;
-  p.qzeros = to_device(layer.qzeros);
-  p.scales = reinterpret_cast<const opt4gptq::half*>(to_device(layer.scales));
-  p.group_size = layer.group_size;
-  p.num_groups = layer.num_groups;
-  p.zero_format = layer.format;
+  opt4gptq::QuantizedWeights weights;
+  weights.k = layer.k;
+  weights.n = layer.n;
+  weights.qzeros = to_device(layer.qzeros);
+  weights.scales = reinterpret_cast<const opt4gptq::half*>(to_device(layer.scales));
+  weights.group_size = layer.group_size;
+  weights.num_groups = layer.num_groups;
+  weights.zero_format = layer.format;
   std::int32_t* qweight_device = to_device(layer.qweight);
   opt4gptq::PreparedActOrder prepared;
   if (act_order) {
@@ -352,10 +353,13 @@ int main(int argc, char** argv) {
     if (!s.ok()) return fail(std::string("prepare_act_order: ") + s.message);
     (void)platform::device_free(qweight_device);  // the prepared buffer holds the sorted weights
     (void)platform::device_free(g_idx_device);
-    p.act_order = &prepared;
+    weights.act_order = &prepared;
   } else {
-    p.qweight = qweight_device;
+    weights.qweight = qweight_device;
   }
+  // The layer is checked once, at load time; each call below only refers to it.
+  const opt4gptq::Status checked = opt4gptq::check_weights(weights);
+  if (!checked.ok()) return fail(std::string("check_weights: ") + checked.message);
 
   // ---- run time ---------------------------------------------------------------------------------------------------
   const int m = 4;
@@ -363,10 +367,12 @@ int main(int argc, char** argv) {
   std::normal_distribution<float> unit(0.0f, 1.0f);
   std::vector<std::uint16_t> a(static_cast<std::size_t>(m) * layer.k);
   for (auto& x : a) x = ref::float_to_half_bits(unit(rng));
+  opt4gptq::GemmProblem p;
   p.m = m;
   p.a = reinterpret_cast<const opt4gptq::half*>(to_device(a));
   std::vector<std::uint16_t> c(static_cast<std::size_t>(m) * layer.n, 0x7E00);
   p.c = reinterpret_cast<opt4gptq::half*>(to_device(c));
+  p.weights = &weights;
   const opt4gptq::Status s = opt4gptq::launch<opt4gptq::presets::Opt4Gptq>(p, nullptr);
   if (!s.ok()) return fail(std::string("launch: ") + s.message);
   if (platform::device_synchronize() != platform::kNativeSuccess ||

@@ -41,19 +41,21 @@ int main() {
   std::vector<std::uint16_t> a(static_cast<std::size_t>(m) * k);
   for (auto& x : a) x = ref::float_to_half_bits(unit(rng));
 
-  opt4gptq::GemmProblem p;
+  opt4gptq::QuantizedWeights weights;  // the layer, described once
+  weights.k = k;
+  weights.n = n;
+  weights.qweight = to_device(layer.qweight);
+  weights.qzeros = to_device(layer.qzeros);
+  weights.scales = reinterpret_cast<const opt4gptq::half*>(to_device(layer.scales));
+  weights.group_size = layer.group_size;
+  weights.zero_format = layer.format;
+  opt4gptq::GemmProblem p;  // one call on it
   p.m = m;
-  p.n = n;
-  p.k = k;
   p.a = reinterpret_cast<const opt4gptq::half*>(to_device(a));
-  p.qweight = to_device(layer.qweight);
-  p.qzeros = to_device(layer.qzeros);
-  p.scales = reinterpret_cast<const opt4gptq::half*>(to_device(layer.scales));
-  p.group_size = layer.group_size;
-  p.zero_format = layer.format;
   p.c =
       reinterpret_cast<opt4gptq::half*>(to_device(std::vector<std::uint16_t>(static_cast<std::size_t>(m) * n, 0x7E00)));
-  if (!p.a || !p.qweight || !p.qzeros || !p.scales || !p.c) {
+  p.weights = &weights;
+  if (!p.a || !weights.qweight || !weights.qzeros || !weights.scales || !p.c) {
     std::fprintf(stderr, "device allocation failed\n");
     return 1;
   }

@@ -41,7 +41,8 @@ T* to_device(const std::vector<T>& host) {
 template <class Gemm>
 bool run(const char* name, const opt4gptq::GemmProblem& problem, const std::vector<double>& expected,
          double weight_bytes) {
-  const std::size_t outputs = static_cast<std::size_t>(problem.m) * problem.n;
+  const int n = problem.weights->n;
+  const std::size_t outputs = static_cast<std::size_t>(problem.m) * n;
   std::vector<std::uint16_t> c(outputs, 0x7E00);  // poison: NaN
   CHECK_RUNTIME(platform::copy_to_device(problem.c, c.data(), outputs * 2));
   opt4gptq::Status s = opt4gptq::launch<Gemm>(problem, nullptr);
@@ -51,7 +52,7 @@ bool run(const char* name, const opt4gptq::GemmProblem& problem, const std::vect
   }
   CHECK_RUNTIME(platform::device_synchronize());
   CHECK_RUNTIME(platform::copy_to_host(c.data(), problem.c, outputs * 2));
-  const ref::ErrorReport e = ref::compare(c.data(), problem.m, problem.n, 0, expected);
+  const ref::ErrorReport e = ref::compare(c.data(), problem.m, n, 0, expected);
   const bool ok = e.non_finite == 0 && e.relative < 5e-3;
 
   platform::event_t start, stop;
@@ -112,20 +113,29 @@ int main(int argc, char** argv) {
   for (auto& x : a) x = ref::float_to_half_bits(unit(rng));
   const std::vector<double> expected = ref::gemm(m, n, k, a.data(), 0, ref::dequantize(layer));
 
-  // 2. The tensors on the device, described by one GemmProblem.
+  // 2. Load time: the layer's tensors on the device, described once by a QuantizedWeights and checked once.
+  opt4gptq::QuantizedWeights weights;
+  weights.k = k;
+  weights.n = n;
+  weights.qweight = to_device(layer.qweight);
+  weights.qzeros = to_device(layer.qzeros);
+  weights.scales = reinterpret_cast<const opt4gptq::half*>(to_device(layer.scales));
+  weights.group_size = layer.group_size;
+  weights.zero_format = layer.format;
+  const opt4gptq::Status checked = opt4gptq::check_weights(weights);
+  if (!checked.ok()) {
+    std::fprintf(stderr, "check_weights: %s\n", checked.message);
+    return 1;
+  }
+
+  // 3. Per call: M rows of activations in, M rows of outputs out, on that layer.
   opt4gptq::GemmProblem problem;
   problem.m = m;
-  problem.n = n;
-  problem.k = k;
   problem.a = reinterpret_cast<const opt4gptq::half*>(to_device(a));
-  problem.qweight = to_device(layer.qweight);
-  problem.qzeros = to_device(layer.qzeros);
-  problem.scales = reinterpret_cast<const opt4gptq::half*>(to_device(layer.scales));
-  problem.group_size = layer.group_size;
-  problem.zero_format = layer.format;
   problem.c = reinterpret_cast<opt4gptq::half*>(to_device(std::vector<std::uint16_t>(static_cast<std::size_t>(m) * n)));
+  problem.weights = &weights;
 
-  // 3. Run, check, time.
+  // 4. Run, check, time.
   const double weight_bytes = layer.qweight.size() * 4.0 + layer.scales.size() * 2.0 + layer.qzeros.size() * 4.0;
   bool ok = run<opt4gptq::presets::Opt4Gptq>("Opt4GPTQ", problem, expected, weight_bytes);
   ok = run<opt4gptq::presets::Baseline>("Baseline", problem, expected, weight_bytes) && ok;

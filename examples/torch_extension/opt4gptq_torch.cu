@@ -122,31 +122,35 @@ torch::Tensor gptq_gemm(torch::Tensor a, torch::Tensor qweight, torch::Tensor qz
   auto c = torch::empty({m, n}, a.options());
   if (m == 0) return c.reshape(out_shape);
 
-  opt4gptq::GemmProblem p;
-  p.m = static_cast<int>(m);
-  p.n = static_cast<int>(n);
-  p.k = static_cast<int>(k);
-  p.a = reinterpret_cast<const opt4gptq::half*>(a2.data_ptr<at::Half>());
-  p.qzeros = qzeros.data_ptr<int32_t>();
-  p.ldz = ldz;
-  p.scales = reinterpret_cast<const opt4gptq::half*>(scales.data_ptr<at::Half>());
-  p.lds = lds;
-  p.group_size = static_cast<int>(group_size);
-  p.num_groups = static_cast<int>(scales.size(0));
-  p.zero_format = use_v2_format ? opt4gptq::ZeroPointFormat::kGptqV2 : opt4gptq::ZeroPointFormat::kGptqV1;
-  p.c = reinterpret_cast<opt4gptq::half*>(c.data_ptr<at::Half>());
+  // The layer (rebuilt per call here: the binding keeps no state; an engine builds it once per layer at load time).
+  opt4gptq::QuantizedWeights w;
+  w.k = static_cast<int>(k);
+  w.n = static_cast<int>(n);
+  w.qzeros = qzeros.data_ptr<int32_t>();
+  w.ldz = ldz;
+  w.scales = reinterpret_cast<const opt4gptq::half*>(scales.data_ptr<at::Half>());
+  w.lds = lds;
+  w.group_size = static_cast<int>(group_size);
+  w.num_groups = static_cast<int>(scales.size(0));
+  w.zero_format = use_v2_format ? opt4gptq::ZeroPointFormat::kGptqV2 : opt4gptq::ZeroPointFormat::kGptqV1;
   opt4gptq::PreparedActOrder layout;
   if (prepared.has_value() && prepared->defined()) {
     TORCH_CHECK(prepared->is_cuda() && prepared->scalar_type() == torch::kUInt8,
                 "prepared must come from gptq_prepare");
-    TORCH_CHECK(static_cast<std::size_t>(prepared->numel()) >= opt4gptq::act_order_buffer_bytes(p.k, p.n, p.num_groups),
+    TORCH_CHECK(static_cast<std::size_t>(prepared->numel()) >= opt4gptq::act_order_buffer_bytes(w.k, w.n, w.num_groups),
                 "prepared is too small for this layer (prepared for another shape?)");
-    layout = opt4gptq::act_order_view(prepared->data_ptr(), p.k, p.n, p.num_groups);
-    p.act_order = &layout;
+    layout = opt4gptq::act_order_view(prepared->data_ptr(), w.k, w.n, w.num_groups);
+    w.act_order = &layout;
   } else {
-    p.ldq = row_stride(qweight, "qweight");
-    p.qweight = qweight.data_ptr<int32_t>();
+    w.ldq = row_stride(qweight, "qweight");
+    w.qweight = qweight.data_ptr<int32_t>();
   }
+  // The call: M rows of activations and outputs, on that layer.
+  opt4gptq::GemmProblem p;
+  p.m = static_cast<int>(m);
+  p.a = reinterpret_cast<const opt4gptq::half*>(a2.data_ptr<at::Half>());
+  p.c = reinterpret_cast<opt4gptq::half*>(c.data_ptr<at::Half>());
+  p.weights = &w;
   const auto stream = at::cuda::getCurrentCUDAStream();
   if (kernel == "opt4gptq")
     run<opt4gptq::presets::Opt4Gptq>(p, a.device(), stream);

@@ -1,5 +1,6 @@
 // Compiled for the device only (hipcc -S --cuda-device-only / nvcc -ptx) once per architecture and combination, to
-// produce the assembly that test_codegen.cpp inspects. OPT4GPTQ_CODEGEN_COMBINATION indexes combinations.hpp.
+// produce the assembly that test_codegen.cpp inspects. OPT4GPTQ_CODEGEN_COMBINATION is the index of a line of
+// tests/test_kernels.def marked for codegen.
 
 #include "../gpu/combinations.hpp"
 

@@ -1,7 +1,8 @@
 // What the policies change in the code the GPU runs, read from the compilers' assembly (no GPU needed):
 // AMD gfx906 (HYGON DCU Z100), gfx90a, gfx940 assembly from hipcc, NVIDIA sm_80 / sm_90 PTX from nvcc.
-// The files are produced at build time from instantiate.cpp, one per architecture and policy combination
-// (combination indices as in tests/gpu/combinations.hpp: bit 0 = InlineAsm, bit 1 = Half2, bit 2 = SharedBuffered).
+// The files are produced at build time from instantiate.cpp, one per architecture and kernel of tests/test_kernels.def
+// marked for codegen (<arch>_<index>.s / .ptx); which policies a kernel uses is read from its type as that file
+// writes it.
 
 #include <fstream>
 #include <map>
@@ -20,12 +21,61 @@ struct Kernel {
   std::vector<std::string> lines;
 };
 
+/// A kernel of tests/test_kernels.def whose assembly the build produced, and its policies.
 struct Combination {
-  int index;
-  bool inline_asm() const { return index & 1; }
-  bool half2() const { return index & 2; }
-  bool shared_buffered() const { return index & 4; }
+  int index = 0;
+  std::string name, type;
+  bool known = false;  ///< one of the paper's 8 combinations (the only kernels the checks below know)
+  bool half2 = false, shared_buffered = false, inline_asm = false;
 };
+
+/// A line of tests/test_kernels.def, its kernel type as text (this file is plain C++: it does not include the library).
+struct ListedKernel {
+  int index;
+  const char* name;
+  int codegen;
+  const char* type;
+};
+
+const ListedKernel kListed[] = {
+#define OPT4GPTQ_TEST_KERNEL(I, Name, Codegen, ...) {I, #Name, Codegen, #__VA_ARGS__},
+#include "../test_kernels.def"
+#undef OPT4GPTQ_TEST_KERNEL
+};
+
+/// The kernels marked for codegen. The checks below know the paper's 8 combinations of LoadScalar / LoadHalf2,
+/// ReduceGlobalAtomic / ReduceSharedBuffered and MathBuiltin / MathInlineAsm: another kernel marked for codegen fails
+/// the first test case (teach the checks about it first).
+std::vector<Combination> combinations() {
+  const std::regex paper(
+      "^\\s*DequantGemm\\s*<\\s*(LoadScalar|LoadHalf2)\\s*,\\s*(ReduceGlobalAtomic|ReduceSharedBuffered)\\s*,\\s*"
+      "(MathBuiltin|MathInlineAsm)\\s*>\\s*$");
+  std::vector<Combination> out;
+  for (const ListedKernel& k : kListed) {
+    if (!k.codegen) continue;
+    Combination c;
+    c.index = k.index;
+    c.name = k.name;
+    c.type = k.type;
+    std::smatch m;
+    c.known = std::regex_match(c.type, m, paper);
+    if (c.known) {
+      c.half2 = m[1] == "LoadHalf2";
+      c.shared_buffered = m[2] == "ReduceSharedBuffered";
+      c.inline_asm = m[3] == "MathInlineAsm";
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+/// The same Load and Math policies with the other Reduce policy, or nullptr.
+const Combination* partner(const std::vector<Combination>& all, const Combination& c) {
+  for (const Combination& o : all)
+    if (o.known && o.half2 == c.half2 && o.inline_asm == c.inline_asm && o.shared_buffered != c.shared_buffered)
+      return &o;
+  return nullptr;
+}
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
@@ -139,14 +189,27 @@ const char* const kPtxPolicyFma = "^\\s*fma\\.rn\\.f16x2\\s";  // MathInlineAsm'
 const char* const kPtxPolicyAdd = "^\\s*add\\.rn\\.f16x2\\s";
 const char* const kPtxHeaderFma = "\\{\\s*fma\\.rn\\.f16x2\\s";  // cuda_fp16.hpp's __hfma2
 
-std::string amd_file(const char* arch, int combination) {
-  return std::string(OPT4GPTQ_CODEGEN_DIR) + "/" + arch + "_" + std::to_string(combination) + ".s";
+std::string amd_file(const char* arch, const Combination& c) {
+  return std::string(OPT4GPTQ_CODEGEN_DIR) + "/" + arch + "_" + std::to_string(c.index) + ".s";
 }
-std::string ptx_file(const char* arch, int combination) {
-  return std::string(OPT4GPTQ_CODEGEN_DIR) + "/" + arch + "_" + std::to_string(combination) + ".ptx";
+std::string ptx_file(const char* arch, const Combination& c) {
+  return std::string(OPT4GPTQ_CODEGEN_DIR) + "/" + arch + "_" + std::to_string(c.index) + ".ptx";
 }
 
 }  // namespace
+
+TEST_CASE("the kernels marked for codegen in tests/test_kernels.def are the paper's 8 combinations", "[codegen]") {
+  const std::vector<Combination> all = combinations();
+  CHECK(all.size() == 8);
+  for (const Combination& c : all) {
+    INFO("tests/test_kernels.def: kernel " << c.index << " (" << c.name << "): " << c.type);
+    CHECK(c.known);  // marked for codegen, but not a combination these checks know: teach them first
+    int same = 0;
+    for (const Combination& o : all)
+      same += o.known && o.half2 == c.half2 && o.shared_buffered == c.shared_buffered && o.inline_asm == c.inline_asm;
+    CHECK(same == 1);  // each combination once
+  }
+}
 
 TEST_CASE("AMD: every combination compiles for gfx906, gfx90a and gfx940", "[codegen][amd]") {
   if (!OPT4GPTQ_CODEGEN_AMD) {
@@ -154,8 +217,8 @@ TEST_CASE("AMD: every combination compiles for gfx906, gfx90a and gfx940", "[cod
     return;
   }
   for (const char* arch : kAmdArchs)
-    for (int c = 0; c < 8; ++c) {
-      INFO(arch << " combination " << c);
+    for (const Combination& c : combinations()) {
+      INFO(arch << " combination " << c.index << " (" << c.name << ")");
       const std::vector<Kernel> kernels = kernels_of(read_file(amd_file(arch, c)), false);
       CHECK(kernels.size() == 3);
       for (const Kernel& k : kernels) CHECK(first(k, "s_endpgm") >= 0);
@@ -165,10 +228,11 @@ TEST_CASE("AMD: every combination compiles for gfx906, gfx90a and gfx940", "[cod
 TEST_CASE("AMD InlineAsm: v_pk_fma_f16 / v_pk_add_f16 come from the inline assembly", "[codegen][amd]") {
   if (!OPT4GPTQ_CODEGEN_AMD) return;
   for (const char* arch : kAmdArchs)
-    for (int c = 0; c < 8; ++c) {
-      INFO(arch << " combination " << c);
+    for (const Combination& c : combinations()) {
+      if (!c.known) continue;
+      INFO(arch << " combination " << c.index << " (" << c.name << ")");
       const Kernel k = find(kernels_of(read_file(amd_file(arch, c)), false), 8, false);
-      if (Combination{c}.inline_asm()) {
+      if (c.inline_asm) {
         CHECK(count(k, "v_pk_fma_f16", 1) > 0);
         CHECK(count(k, "v_pk_add_f16", 1) > 0);
       } else {
@@ -182,12 +246,13 @@ TEST_CASE("AMD InlineAsm: v_pk_fma_f16 / v_pk_add_f16 come from the inline assem
 TEST_CASE("AMD Half2: activation loads are 32 bits or wider", "[codegen][amd]") {
   if (!OPT4GPTQ_CODEGEN_AMD) return;
   for (const char* arch : kAmdArchs)
-    for (int c = 0; c < 8; ++c) {
-      INFO(arch << " combination " << c);
+    for (const Combination& c : combinations()) {
+      if (!c.known) continue;
+      INFO(arch << " combination " << c.index << " (" << c.name << ")");
       const auto kernels = kernels_of(read_file(amd_file(arch, c)), false);
       for (const int rows : {1, 8}) {
         const Kernel k = find(kernels, rows, false);
-        if (Combination{c}.half2())
+        if (c.half2)
           CHECK(count(k, kAmdNarrowLoad) == 0);
         else
           CHECK(count(k, kAmdNarrowLoad) > 0);  // LoadScalar: one half per load
@@ -198,8 +263,9 @@ TEST_CASE("AMD Half2: activation loads are 32 bits or wider", "[codegen][amd]") 
 TEST_CASE("AMD atomics: a compare-and-swap loop on gfx906, packed fp16 atomics on gfx90a/gfx940", "[codegen][amd]") {
   if (!OPT4GPTQ_CODEGEN_AMD) return;
   for (const char* arch : kAmdArchs)
-    for (int c = 0; c < 8; ++c) {
-      INFO(arch << " combination " << c);
+    for (const Combination& c : combinations()) {
+      if (!c.known) continue;
+      INFO(arch << " combination " << c.index << " (" << c.name << ")");
       const Kernel k = find(kernels_of(read_file(amd_file(arch, c)), false), 8, false);
       if (std::string(arch) == "gfx906") {
         CHECK(count(k, "global_atomic_pk_add_f16") == 0);
@@ -214,11 +280,17 @@ TEST_CASE("AMD atomics: a compare-and-swap loop on gfx906, packed fp16 atomics o
 
 TEST_CASE("AMD SharedBuffered: fewer atomics, each after the shared-memory reduction", "[codegen][amd]") {
   if (!OPT4GPTQ_CODEGEN_AMD) return;
+  const std::vector<Combination> all = combinations();
   for (const char* arch : kAmdArchs)
-    for (int c = 0; c < 4; ++c) {  // c: GlobalAtomic, c + 4: the same Load and Math with SharedBuffered
-      INFO(arch << " combination " << c << " vs " << c + 4);
+    for (const Combination& c : all) {
+      // c: GlobalAtomic; its partner: the same Load and Math with SharedBuffered
+      if (!c.known || c.shared_buffered) continue;
+      const Combination* p = partner(all, c);
+      INFO(arch << " combination " << c.index << " (" << c.name << ") vs its SharedBuffered partner");
+      REQUIRE(p != nullptr);
+      INFO("partner: combination " << p->index << " (" << p->name << ")");
       const Kernel atomic = find(kernels_of(read_file(amd_file(arch, c)), false), 8, false);
-      const Kernel smb = find(kernels_of(read_file(amd_file(arch, c + 4)), false), 8, false);
+      const Kernel smb = find(kernels_of(read_file(amd_file(arch, *p)), false), 8, false);
       // GlobalAtomic: every thread adds 8 rows x 2 column pairs, one atomic each (unrolled).
       CHECK(count(atomic, kAmdAtomic) == 16);
       // SharedBuffered: one atomic site in the commit loop, one commit per output pair per block.
@@ -243,8 +315,8 @@ TEST_CASE("NVIDIA: every combination compiles for sm_80 and sm_90", "[codegen][n
     return;
   }
   for (const char* arch : kNvidiaArchs)
-    for (int c = 0; c < 8; ++c) {
-      INFO(arch << " combination " << c);
+    for (const Combination& c : combinations()) {
+      INFO(arch << " combination " << c.index << " (" << c.name << ")");
       const std::vector<Kernel> kernels = kernels_of(read_file(ptx_file(arch, c)), true);
       CHECK(kernels.size() == 3);
       for (const Kernel& k : kernels) CHECK(first(k, "\\bret;") >= 0);
@@ -254,19 +326,19 @@ TEST_CASE("NVIDIA: every combination compiles for sm_80 and sm_90", "[codegen][n
 TEST_CASE("NVIDIA InlineAsm, Half2 and SharedBuffered in PTX", "[codegen][nvidia]") {
   if (!OPT4GPTQ_CODEGEN_NVIDIA) return;
   for (const char* arch : kNvidiaArchs)
-    for (int c = 0; c < 8; ++c) {
-      INFO(arch << " combination " << c);
+    for (const Combination& c : combinations()) {
+      if (!c.known) continue;
+      INFO(arch << " combination " << c.index << " (" << c.name << ")");
       const auto kernels = kernels_of(read_file(ptx_file(arch, c)), true);
       const Kernel k = find(kernels, 8, false);
-      const Combination combo{c};
       // CUDA's own __hfma2 / __hadd2 are inline PTX too ("{fma.rn.f16x2 ...}", "{add.f16x2 ...}" in
       // cuda_fp16.hpp), so on NVIDIA ILA changes who writes the instruction, not the instruction (both are
       // HFMA2 / HADD2 in SASS). The policy's own statements are told apart by their spelling.
-      CHECK((count(k, kPtxPolicyFma) > 0) == combo.inline_asm());
-      CHECK((count(k, kPtxPolicyAdd) > 0) == combo.inline_asm());
-      CHECK((count(k, kPtxHeaderFma) > 0) == !combo.inline_asm());
-      CHECK((count(k, kPtxNarrowLoad) == 0) == combo.half2());
-      if (combo.shared_buffered()) {
+      CHECK((count(k, kPtxPolicyFma) > 0) == c.inline_asm);
+      CHECK((count(k, kPtxPolicyAdd) > 0) == c.inline_asm);
+      CHECK((count(k, kPtxHeaderFma) > 0) == !c.inline_asm);
+      CHECK((count(k, kPtxNarrowLoad) == 0) == c.half2);
+      if (c.shared_buffered) {
         CHECK(count(k, kPtxAtomic) >= 1);
         CHECK(count(k, kPtxAtomic) < 16);
         CHECK(first(k, "bar\\.sync") < first(k, kPtxAtomic));

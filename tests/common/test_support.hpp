@@ -186,7 +186,9 @@ inline std::vector<std::uint16_t> random_activations(int m, std::int64_t lda, st
   return a;
 }
 
-/// A layer's tensors on the device, the act-order ones prepared.
+/// A layer's tensors on the device, the act-order ones prepared, and the QuantizedWeights that describe them. Neither
+/// copied nor moved: `weights` points into this object (`weights.act_order` = `&prepared`), and the problems built
+/// from it point at `weights`.
 struct DeviceLayer {
   ref::QuantizedLayer host;
   DeviceArray<std::int32_t> qweight, qzeros, g_idx;
@@ -194,6 +196,7 @@ struct DeviceLayer {
   DeviceArray<unsigned char> prepared_buffer;
   opt4gptq::PreparedActOrder prepared;
   bool act_order = false;
+  opt4gptq::QuantizedWeights weights;  ///< the layer as the kernels see it
 
   explicit DeviceLayer(ref::QuantizedLayer layer, bool force_prepare = false)
       : host(std::move(layer)), qweight(host.qweight), qzeros(host.qzeros), g_idx(host.g_idx), scales(host.scales) {
@@ -210,20 +213,26 @@ struct DeviceLayer {
       INFO(checked.message);
       REQUIRE(checked.ok());
     }
+    weights.k = host.k;
+    weights.n = host.n;
+    weights.qweight = act_order ? nullptr : qweight.get();
+    weights.qzeros = qzeros.get();
+    weights.scales = reinterpret_cast<const opt4gptq::half*>(scales.get());
+    weights.group_size = host.group_size;
+    weights.num_groups = host.num_groups;
+    weights.zero_format = host.format;
+    weights.act_order = act_order ? &prepared : nullptr;
+    const opt4gptq::Status checked = opt4gptq::check_weights(weights);
+    INFO(checked.message);
+    REQUIRE(checked.ok());
   }
+  DeviceLayer(const DeviceLayer&) = delete;
+  DeviceLayer& operator=(const DeviceLayer&) = delete;
 
-  /// The problem for this layer: the caller fills a, c, m and strides.
+  /// A call on this layer: the caller fills a, c, m and strides.
   opt4gptq::GemmProblem problem() const {
     opt4gptq::GemmProblem p;
-    p.n = host.n;
-    p.k = host.k;
-    p.qweight = act_order ? nullptr : qweight.get();
-    p.qzeros = qzeros.get();
-    p.scales = reinterpret_cast<const opt4gptq::half*>(scales.get());
-    p.group_size = host.group_size;
-    p.num_groups = host.num_groups;
-    p.zero_format = host.format;
-    p.act_order = act_order ? &prepared : nullptr;
+    p.weights = &weights;
     return p;
   }
 };
@@ -234,45 +243,48 @@ inline constexpr std::uint16_t kSentinel = 0x3C01;  // a value no kernel writes 
 /// One call of `Gemm` on m rows; C has row stride ldc (0 = n) and a guard row after it. Returns C [m][ldc].
 struct CallResult {
   opt4gptq::Status status;
-  opt4gptq::LaunchShape shape;
+  opt4gptq::Plan plan;
   std::vector<std::uint16_t> c;
   long long touched_outside = 0;         // elements outside [m][n] that changed
   long long workspace_left_nonzero = 0;  // workspace bytes not zero after the launch
 };
 
+/// Plans the call with plan<Gemm>(), then launches it with that plan. `weights` must outlive the call (a layer's
+/// `weights`, or a view of it that the caller holds).
 template <class Gemm>
-CallResult call(const DeviceLayer& layer, const opt4gptq::GemmProblem& base, int m, const DeviceArray<std::uint16_t>& a,
-                std::int64_t lda, std::int64_t ldc) {
-  const int n = base.n;
+CallResult call(const opt4gptq::QuantizedWeights& weights, int m, const DeviceArray<std::uint16_t>& a, std::int64_t lda,
+                std::int64_t ldc) {
+  const int n = weights.n;
   const std::int64_t ld = ldc ? ldc : n;
   std::vector<std::uint16_t> init(static_cast<std::size_t>(m + 1) * ld, kSentinel);
   for (int i = 0; i < m; ++i)
     for (int j = 0; j < n; ++j) init[static_cast<std::size_t>(i) * ld + j] = kPoison;
   DeviceArray<std::uint16_t> c(init);
 
-  opt4gptq::GemmProblem p = base;
+  opt4gptq::GemmProblem p;
+  p.weights = &weights;
   p.m = m;
   p.a = reinterpret_cast<const opt4gptq::half*>(a.get());
   p.lda = lda;
   p.c = reinterpret_cast<opt4gptq::half*>(c.get());
   p.ldc = ldc;
   CallResult r;
-  r.status = opt4gptq::launch_shape<Gemm>(p, &r.shape);
-  DeviceArray<unsigned char> workspace(r.shape.workspace_bytes);
-  if (r.status.ok() && r.shape.workspace_bytes > 0) {
+  r.status = opt4gptq::plan<Gemm>(p, &r.plan);
+  DeviceArray<unsigned char> workspace(r.plan.workspace_bytes);
+  if (r.status.ok() && r.plan.workspace_bytes > 0) {
     // The policy may expect zeros only where its counters are: poison its fp32 slots (written before read), so that
     // a slot read before it is written shows up.
-    std::vector<unsigned char> init_ws(r.shape.workspace_bytes, 0);
+    std::vector<unsigned char> init_ws(r.plan.workspace_bytes, 0);
     if constexpr (std::is_same_v<typename Gemm::ReducePolicy, opt4gptq::ReduceSharedSerial>) {
-      const std::size_t slot_bytes = static_cast<std::size_t>(r.shape.grid_x) * r.shape.grid_y * r.shape.grid_z *
-                                     r.shape.rows_per_block * Gemm::TileShape::kBlockCols * sizeof(float);
+      const std::size_t slot_bytes = static_cast<std::size_t>(r.plan.grid_x) * r.plan.grid_y * r.plan.grid_z *
+                                     r.plan.rows_per_block * Gemm::TileShape::kBlockCols * sizeof(float);
       std::fill(init_ws.begin(), init_ws.begin() + slot_bytes, 0xFF);
     }
     workspace.upload(init_ws);
   }
-  if (r.status.ok()) r.status = opt4gptq::launch<Gemm>(p, workspace.get(), r.shape.workspace_bytes, nullptr);
+  if (r.status.ok()) r.status = opt4gptq::launch<Gemm>(r.plan, p, workspace.get(), r.plan.workspace_bytes, nullptr);
   OPT4GPTQ_CHECK_RUNTIME(platform::device_synchronize());
-  if (r.status.ok() && r.shape.workspace_bytes > 0) {
+  if (r.status.ok() && r.plan.workspace_bytes > 0) {
     // The policy's contract: a launch leaves every byte of the workspace it used zero (ready for any next shape).
     const std::vector<unsigned char> after = workspace.download();
     r.workspace_left_nonzero = std::count_if(after.begin(), after.end(), [](unsigned char b) { return b != 0; });
@@ -284,7 +296,6 @@ CallResult call(const DeviceLayer& layer, const opt4gptq::GemmProblem& base, int
   }
   out.resize(static_cast<std::size_t>(m) * ld);
   r.c = std::move(out);
-  (void)layer;
   return r;
 }
 

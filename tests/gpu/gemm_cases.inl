@@ -1,6 +1,9 @@
-// Correctness of one kernel combination over every shape class, against the fp64 reference. Included by a generated
-// file per combination that defines OPT4GPTQ_TEST_COMBINATION (index into combinations.hpp) and OPT4GPTQ_TEST_NAME
-// (a string literal used in test names and tags), so that each combination compiles in its own translation unit.
+// Correctness of one kernel over every shape class, against the fp64 reference. Included by a file that
+// tests/CMakeLists.txt generates for each line of tests/test_kernels.def, defining OPT4GPTQ_TEST_COMBINATION (the
+// line's index) and OPT4GPTQ_TEST_NAME (its name as a string literal, used in test names and tags), so that each
+// kernel compiles in its own translation unit.
+
+#include <string_view>
 
 #include "../common/test_support.hpp"
 #include "combinations.hpp"
@@ -8,6 +11,8 @@
 namespace {
 
 using Gemm = test::Combination<OPT4GPTQ_TEST_COMBINATION>::type;
+static_assert(std::string_view(test::Combination<OPT4GPTQ_TEST_COMBINATION>::name) == OPT4GPTQ_TEST_NAME,
+              "the generated file's index and name must come from the same line of tests/test_kernels.def");
 namespace ref = opt4gptq::reference;
 
 constexpr int kRowCounts[] = {1, 3, 8, 9, 31, 64, 200};
@@ -23,21 +28,21 @@ struct Coverage {
   int several_k_blocks = 0;
 };
 
-/// Runs every row count on one layer. `base` may carry strides (views); `w` is the dense fp64 dequantized layer the
-/// problem means; A gets `lda_pad` extra columns per row and C `ldc_pad` (both stay unread / unwritten).
-void check_all_rows(const test::DeviceLayer& layer, const opt4gptq::GemmProblem& base, const std::vector<double>& w,
-                    int lda_pad, int ldc_pad, Coverage& coverage) {
+/// Runs every row count on one layer. `weights` may carry strides (views); `w` is the dense fp64 dequantized layer
+/// they mean; A gets `lda_pad` extra columns per row and C `ldc_pad` (both stay unread / unwritten).
+void check_all_rows(const opt4gptq::QuantizedWeights& weights, const std::vector<double>& w, int lda_pad, int ldc_pad,
+                    Coverage& coverage) {
   for (const int m : kRowCounts) {
-    const std::int64_t lda = base.k + lda_pad;
-    const std::int64_t ldc = ldc_pad ? base.n + ldc_pad : 0;
+    const std::int64_t lda = weights.k + lda_pad;
+    const std::int64_t ldc = ldc_pad ? weights.n + ldc_pad : 0;
     const std::vector<std::uint16_t> a = test::random_activations(m, lda, 1000 + m);
     const test::DeviceArray<std::uint16_t> a_device(a);
-    const std::vector<double> expected = ref::gemm(m, base.n, base.k, a.data(), lda, w);
-    const test::CallResult r = test::call<Gemm>(layer, base, m, a_device, lda_pad ? lda : 0, ldc);
-    INFO("m=" << m << " lda=" << lda << " ldc=" << (ldc ? ldc : base.n) << " grid=" << r.shape.grid_x << "x"
-              << r.shape.grid_y << "x" << r.shape.grid_z << " status: " << r.status.message);
+    const std::vector<double> expected = ref::gemm(m, weights.n, weights.k, a.data(), lda, w);
+    const test::CallResult r = test::call<Gemm>(weights, m, a_device, lda_pad ? lda : 0, ldc);
+    INFO("m=" << m << " lda=" << lda << " ldc=" << (ldc ? ldc : weights.n) << " grid=" << r.plan.grid_x << "x"
+              << r.plan.grid_y << "x" << r.plan.grid_z << " status: " << r.status.message);
     REQUIRE(r.status.ok());
-    const ref::ErrorReport e = ref::compare(r.c.data(), m, base.n, ldc, expected);
+    const ref::ErrorReport e = ref::compare(r.c.data(), m, weights.n, ldc, expected);
     INFO("relative error " << e.relative << ", max abs " << e.max_abs << " (reference rms " << e.ref_rms << "), "
                            << e.non_finite << " non-finite");
     CHECK(e.non_finite == 0);
@@ -45,14 +50,14 @@ void check_all_rows(const test::DeviceLayer& layer, const opt4gptq::GemmProblem&
     CHECK(e.max_abs <= kMaxAbsOverRms * e.ref_rms);
     CHECK(r.touched_outside == 0);
     CHECK(r.workspace_left_nonzero == 0);
-    (r.shape.grid_z == 1 ? coverage.single_k_block : coverage.several_k_blocks)++;
+    (r.plan.grid_z == 1 ? coverage.single_k_block : coverage.several_k_blocks)++;
   }
 }
 
 void check_layer(const test::LayerSpec& spec, Coverage& coverage, int lda_pad = 0, int ldc_pad = 0) {
   INFO(test::describe(spec));
   const test::DeviceLayer layer(test::make_layer(spec));
-  check_all_rows(layer, layer.problem(), ref::dequantize(layer.host), lda_pad, ldc_pad, coverage);
+  check_all_rows(layer.weights, ref::dequantize(layer.host), lda_pad, ldc_pad, coverage);
 }
 
 }  // namespace
@@ -97,7 +102,7 @@ TEST_CASE(OPT4GPTQ_TEST_NAME ": v1 zero points of 0, with the toolkits' borrow",
           test::layer(1024, 264).group(64).asym().zero_format(format).desc_act(act_order).random_seed(91);
       INFO(test::describe(spec) << ", hand-placed zero points of 0");
       const test::DeviceLayer layer(test::with_zero_points_of_zero(test::make_layer(spec)));
-      check_all_rows(layer, layer.problem(), ref::dequantize(layer.host), 0, 0, coverage);
+      check_all_rows(layer.weights, ref::dequantize(layer.host), 0, 0, coverage);
     }
   }
 }
@@ -115,7 +120,7 @@ TEST_CASE(OPT4GPTQ_TEST_NAME ": tensor-parallel shards and strided views", "[gpu
     const ref::QuantizedLayer shard = ref::row_shard(whole, 328, 1536, true);
     const test::DeviceLayer layer(shard);
     REQUIRE(layer.act_order);
-    check_all_rows(layer, layer.problem(), ref::dequantize(shard), 0, 0, coverage);
+    check_all_rows(layer.weights, ref::dequantize(shard), 0, 0, coverage);
   }
   {
     // Row shard of a layer without act-order: rows [256, 768) with its own 8 groups of 64.
@@ -124,7 +129,7 @@ TEST_CASE(OPT4GPTQ_TEST_NAME ": tensor-parallel shards and strided views", "[gpu
     const ref::QuantizedLayer shard = ref::row_shard(whole, 256, 768, false);
     const test::DeviceLayer layer(shard);
     REQUIRE_FALSE(layer.act_order);
-    check_all_rows(layer, layer.problem(), ref::dequantize(shard), 0, 0, coverage);
+    check_all_rows(layer.weights, ref::dequantize(shard), 0, 0, coverage);
   }
   {
     // Column shard as a view into the whole layer's tensors (no copy): columns [264, 776) of 1024, through strides.
@@ -132,7 +137,7 @@ TEST_CASE(OPT4GPTQ_TEST_NAME ": tensor-parallel shards and strided views", "[gpu
     const test::LayerSpec spec = test::layer(640, 1024).group(128).asym().v1().random_seed(23);
     const test::DeviceLayer layer(test::make_layer(spec));
     const int n0 = 264, n1 = 776;
-    opt4gptq::GemmProblem view = layer.problem();
+    opt4gptq::QuantizedWeights view = layer.weights;
     view.n = n1 - n0;
     view.qweight = layer.qweight.get() + n0;
     view.ldq = spec.n;
@@ -140,7 +145,7 @@ TEST_CASE(OPT4GPTQ_TEST_NAME ": tensor-parallel shards and strided views", "[gpu
     view.ldz = spec.n / 8;
     view.scales = reinterpret_cast<const opt4gptq::half*>(layer.scales.get()) + n0;
     view.lds = spec.n;
-    check_all_rows(layer, view, ref::dequantize(ref::column_shard(layer.host, n0, n1)), 16, 24, coverage);
+    check_all_rows(view, ref::dequantize(ref::column_shard(layer.host, n0, n1)), 16, 24, coverage);
   }
   {
     // Column shard of an act-order layer, copied out as an engine's loader does, then prepared.
@@ -149,6 +154,6 @@ TEST_CASE(OPT4GPTQ_TEST_NAME ": tensor-parallel shards and strided views", "[gpu
         test::make_layer(test::layer(512, 1024).group(32).sym().v2().desc_act().random_seed(24));
     const ref::QuantizedLayer shard = ref::column_shard(whole, 512, 768);
     const test::DeviceLayer layer(shard);
-    check_all_rows(layer, layer.problem(), ref::dequantize(shard), 0, 0, coverage);
+    check_all_rows(layer.weights, ref::dequantize(shard), 0, 0, coverage);
   }
 }

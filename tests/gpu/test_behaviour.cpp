@@ -77,17 +77,19 @@ TEST_CASE("an out-of-range g_idx entry is reported and poisons the output", "[gp
   const int m = 4;
   const test::DeviceArray<std::uint16_t> a(test::random_activations(m, bad.k, 5));
   test::DeviceArray<std::uint16_t> c(std::vector<std::uint16_t>(m * bad.n, 0));
+  QuantizedWeights w;
+  w.k = bad.k;
+  w.n = bad.n;
+  w.qzeros = qzeros.get();
+  w.scales = reinterpret_cast<const half*>(scales.get());
+  w.group_size = bad.group_size;
+  w.num_groups = bad.num_groups;
+  w.act_order = &prepared;
   GemmProblem p;
   p.m = m;
-  p.n = bad.n;
-  p.k = bad.k;
   p.a = reinterpret_cast<const half*>(a.get());
-  p.qzeros = qzeros.get();
-  p.scales = reinterpret_cast<const half*>(scales.get());
-  p.group_size = bad.group_size;
-  p.num_groups = bad.num_groups;
-  p.act_order = &prepared;
   p.c = reinterpret_cast<half*>(c.get());
+  p.weights = &w;
   REQUIRE(launch<presets::Opt4Gptq>(p, nullptr).ok());
   OPT4GPTQ_CHECK_RUNTIME(platform::device_synchronize());
   const std::vector<std::uint16_t> out = c.download();
@@ -105,12 +107,12 @@ TEST_CASE("SharedBuffered with one K block is bitwise reproducible", "[gpu][dete
   const test::DeviceLayer layer(test::make_layer(test::layer(1024, 2048).group(128).asym().v2().random_seed(51)));
   const int m = 8;
   const test::DeviceArray<std::uint16_t> a(test::random_activations(m, layer.host.k, 52));
-  const test::CallResult first = test::call<presets::Opt4Gptq>(layer, layer.problem(), m, a, 0, 0);
+  const test::CallResult first = test::call<presets::Opt4Gptq>(layer.weights, m, a, 0, 0);
   REQUIRE(first.status.ok());
-  REQUIRE(first.shape.grid_z == 1);  // K = 1024 is one stage: one K block, plain stores
-  CHECK_FALSE(first.shape.zero_fill_output);
+  REQUIRE(first.plan.grid_z == 1);  // K = 1024 is one stage: one K block, plain stores
+  CHECK_FALSE(first.plan.zero_fill_output);
   for (int run = 0; run < 5; ++run) {
-    const test::CallResult again = test::call<presets::Opt4Gptq>(layer, layer.problem(), m, a, 0, 0);
+    const test::CallResult again = test::call<presets::Opt4Gptq>(layer.weights, m, a, 0, 0);
     REQUIRE(again.c == first.c);
   }
 }
@@ -131,9 +133,9 @@ TEST_CASE("fp32 dot products survive activations that overflow the fp16 chain", 
   const test::DeviceArray<std::uint16_t> a_device(a);
   const std::vector<double> expected = ref::gemm(m, n, k, a.data(), 0, ref::dequantize(layer.host));
 
-  const test::CallResult fp16 = test::call<presets::Opt4Gptq>(layer, layer.problem(), m, a_device, 0, 0);
+  const test::CallResult fp16 = test::call<presets::Opt4Gptq>(layer.weights, m, a_device, 0, 0);
   const test::CallResult fp32 =
-      test::call<DequantGemm<LoadHalf2, ReduceSharedBuffered, MathDot2F32>>(layer, layer.problem(), m, a_device, 0, 0);
+      test::call<DequantGemm<LoadHalf2, ReduceSharedBuffered, MathDot2F32>>(layer.weights, m, a_device, 0, 0);
   REQUIRE(fp16.status.ok());
   REQUIRE(fp32.status.ok());
   CHECK(ref::compare(fp16.c.data(), m, n, 0, expected).non_finite > 0);  // the hazard is real
@@ -182,18 +184,18 @@ TEST_CASE("the deterministic preset: one launch, no zero-fill, same bits for man
   const int m = 5;
   const std::vector<std::uint16_t> a_host = test::random_activations(m, layer.host.k, 72);
   const test::DeviceArray<std::uint16_t> a(a_host);
-  const test::CallResult first = test::call<G>(layer, layer.problem(), m, a, 0, 0);
+  const test::CallResult first = test::call<G>(layer.weights, m, a, 0, 0);
   REQUIRE(first.status.ok());
-  REQUIRE(first.shape.grid_z > 1);
-  CHECK_FALSE(first.shape.zero_fill_output);
-  CHECK(first.shape.workspace_bytes > 0);
+  REQUIRE(first.plan.grid_z > 1);
+  CHECK_FALSE(first.plan.zero_fill_output);
+  CHECK(first.plan.workspace_bytes > 0);
   const ref::ErrorReport e =
       ref::compare(first.c.data(), m, layer.host.n, 0,
                    ref::gemm(m, layer.host.n, layer.host.k, a_host.data(), 0, ref::dequantize(layer.host)));
   CHECK(e.non_finite == 0);
   CHECK(e.relative < 2e-3);  // fp32 across K blocks: tighter than the fp16-atomic presets
   for (int run = 0; run < 5; ++run) {
-    const test::CallResult again = test::call<G>(layer, layer.problem(), m, a, 0, 0);
+    const test::CallResult again = test::call<G>(layer.weights, m, a, 0, 0);
     REQUIRE(again.c == first.c);
   }
 
@@ -205,7 +207,7 @@ TEST_CASE("the deterministic preset: one launch, no zero-fill, same bits for man
   p.c = reinterpret_cast<half*>(c.get());
   std::size_t bytes = 0;
   REQUIRE(workspace_bytes<G>(p, &bytes).ok());
-  CHECK(bytes == first.shape.workspace_bytes);
+  CHECK(bytes == first.plan.workspace_bytes);
   Status s = launch<G>(p, nullptr, 0, nullptr);
   CHECK(s.code == StatusCode::kNullPointer);
   CHECK(std::string(s.message).rfind("workspace:", 0) == 0);
@@ -252,9 +254,9 @@ TEST_CASE("one deterministic workspace serves layers of different shapes in sequ
       p.m = m;
       p.a = reinterpret_cast<const half*>(a.get());
       p.c = reinterpret_cast<half*>(c.get());
-      LaunchShape shape;
-      REQUIRE(launch_shape<G>(p, &shape).ok());
-      CHECK(shape.grid_z > 1);
+      Plan planned;
+      REQUIRE(plan<G>(p, &planned).ok());
+      CHECK(planned.grid_z > 1);
       REQUIRE(launch<G>(p, ws.get(), bytes, nullptr).ok());
       OPT4GPTQ_CHECK_RUNTIME(platform::device_synchronize());
       const std::vector<std::uint16_t> out = c.download();
@@ -273,6 +275,7 @@ TEST_CASE("the K split of each kernel instantiation uses its own occupancy (F1)"
   OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
   using G = presets::Opt4Gptq;
   using Tile = G::TileShape;
+  using Scheduler = G::Scheduler;
   DeviceInfo device;
   REQUIRE(current_device_info(&device).ok());
   auto occupancy = [](auto kernel) {
@@ -284,32 +287,34 @@ TEST_CASE("the K split of each kernel instantiation uses its own occupancy (F1)"
   const int per_sm_1 = occupancy(dequant_gemm_kernel<G, 1, false>);
   const int per_sm_8 = occupancy(dequant_gemm_kernel<G, 8, false>);
   INFO("blocks per SM: 1 row " << per_sm_1 << ", 8 rows " << per_sm_8 << "; " << device.multiprocessors << " SMs");
+  QuantizedWeights w;
+  w.k = 8192;
+  w.group_size = 128;
+  w.zero_format = ZeroPointFormat::kGptqV2;
+  w.qweight = reinterpret_cast<const std::int32_t*>(0x20000000);  // only the shape matters for the plan
+  w.qzeros = reinterpret_cast<const std::int32_t*>(0x30000000);
+  w.scales = reinterpret_cast<const half*>(0x40000000);
   GemmProblem p;
-  p.k = 8192;
-  p.group_size = 128;
-  p.zero_format = ZeroPointFormat::kGptqV2;
-  p.a = reinterpret_cast<const half*>(0x10000000);  // only the shape matters for the plan
-  p.qweight = reinterpret_cast<const std::int32_t*>(0x20000000);
-  p.qzeros = reinterpret_cast<const std::int32_t*>(0x30000000);
-  p.scales = reinterpret_cast<const half*>(0x40000000);
+  p.a = reinterpret_cast<const half*>(0x10000000);
   p.c = reinterpret_cast<half*>(0x50000000);
+  p.weights = &w;
   int sensitive = 0;
   for (const int n : {4096, 8192, 16384, 28672}) {
-    p.n = n;
+    w.n = n;
     // The 1-row kernel is planned first: with one cache slot for all kernels, its occupancy decided the 8-row one's.
     p.m = 1;
-    LaunchShape one;
-    REQUIRE(launch_shape<G>(p, &one).ok());
+    Plan one;
+    REQUIRE(plan<G>(p, &one).ok());
     CHECK(one.rows_of_k_per_block ==
-          detail::rows_of_k_per_block<Tile>(p.k, one.grid_x * one.grid_y, device.multiprocessors * per_sm_1));
+          Scheduler::rows_of_k_per_block(w.k, one.grid_x * one.grid_y, device.multiprocessors * per_sm_1));
     p.m = 8;
-    LaunchShape eight;
-    REQUIRE(launch_shape<G>(p, &eight).ok());
+    Plan eight;
+    REQUIRE(plan<G>(p, &eight).ok());
     const int blocks_xy = eight.grid_x * eight.grid_y;
-    const int expected = detail::rows_of_k_per_block<Tile>(p.k, blocks_xy, device.multiprocessors * per_sm_8);
+    const int expected = Scheduler::rows_of_k_per_block(w.k, blocks_xy, device.multiprocessors * per_sm_8);
     INFO("n = " << n);
     CHECK(eight.rows_of_k_per_block == expected);
-    sensitive += expected != detail::rows_of_k_per_block<Tile>(p.k, blocks_xy, device.multiprocessors * per_sm_1);
+    sensitive += expected != Scheduler::rows_of_k_per_block(w.k, blocks_xy, device.multiprocessors * per_sm_1);
   }
   if (per_sm_1 != per_sm_8 && sensitive == 0) WARN("no shape here where the two occupancies give different K splits");
 }
@@ -334,16 +339,75 @@ TEST_CASE("a view of a prepared buffer with another num_groups reads nothing and
     const Status checked = check_act_order(view, nullptr);
     CHECK(checked.code == StatusCode::kInvalidArgument);
     CHECK(std::string(checked.message).rfind("prepared:", 0) == 0);
-    GemmProblem p = layer.problem();
-    p.act_order = &view;
-    p.num_groups = 0;  // as the view says
-    p.scales = reinterpret_cast<const half*>(scales.get());
-    p.qzeros = qzeros.get();
+    QuantizedWeights w = layer.weights;
+    w.act_order = &view;
+    w.num_groups = 0;  // as the view says
+    w.scales = reinterpret_cast<const half*>(scales.get());
+    w.qzeros = qzeros.get();
     // scales and qzeros hold 32 groups, the view claims another count: the kernel must read nothing through it.
-    const test::CallResult r = test::call<presets::Opt4Gptq>(layer, p, m, a, 0, 0);
+    const test::CallResult r = test::call<presets::Opt4Gptq>(w, m, a, 0, 0);
     REQUIRE(r.status.ok());
     const ref::ErrorReport e = ref::compare(r.c.data(), m, host.n, 0, std::vector<double>(m * host.n, 0.0));
     CHECK(e.non_finite == m * host.n);
     CHECK(r.touched_outside == 0);
   }
+}
+
+TEST_CASE("a plan made once serves every call of its shape, and no other", "[gpu][planning]") {
+  OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
+  using G = presets::Opt4Gptq;
+  // K = 1024 is one stage: one K block, plain stores, so equal plans give equal bits.
+  const test::DeviceLayer layer(test::make_layer(test::layer(1024, 2048).group(128).asym().v2().random_seed(101)));
+  const int m = 6, n = layer.host.n;
+  const std::vector<std::uint16_t> a_host = test::random_activations(m, layer.host.k, 102);
+  const test::DeviceArray<std::uint16_t> a(a_host);
+  const std::vector<double> expected = ref::gemm(m, n, layer.host.k, a_host.data(), 0, ref::dequantize(layer.host));
+  test::DeviceArray<std::uint16_t> c(std::vector<std::uint16_t>(static_cast<std::size_t>(m) * n, test::kPoison));
+  GemmProblem p = layer.problem();
+  p.m = m;
+  p.a = reinterpret_cast<const half*>(a.get());
+  p.c = reinterpret_cast<half*>(c.get());
+
+  Plan planned;
+  REQUIRE(plan<G>(p, &planned).ok());
+  CHECK(planned.m == m);
+  CHECK(planned.n == n);
+  CHECK(planned.k_rows == layer.host.k);
+  CHECK_FALSE(planned.act_order);
+  REQUIRE(planned.grid_z == 1);
+  // Planned for an explicit device: the same plan.
+  DeviceInfo device;
+  REQUIRE(current_device_info(&device).ok());
+  Plan for_device;
+  REQUIRE(plan<G>(p, device, &for_device).ok());
+  CHECK(for_device.rows_per_block == planned.rows_per_block);
+  CHECK(for_device.grid_x == planned.grid_x);
+  CHECK(for_device.grid_y == planned.grid_y);
+  CHECK(for_device.grid_z == planned.grid_z);
+  CHECK(for_device.rows_of_k_per_block == planned.rows_of_k_per_block);
+  CHECK(for_device.workspace_bytes == planned.workspace_bytes);
+
+  // launch(problem) plans the same grid: the same bits.
+  REQUIRE(launch<G>(p, nullptr).ok());
+  OPT4GPTQ_CHECK_RUNTIME(platform::device_synchronize());
+  const std::vector<std::uint16_t> by_problem = c.download();
+  const ref::ErrorReport e = ref::compare(by_problem.data(), m, n, 0, expected);
+  CHECK(e.non_finite == 0);
+  CHECK(e.relative < 5e-3);
+  for (int call = 0; call < 3; ++call) {
+    c.upload(std::vector<std::uint16_t>(static_cast<std::size_t>(m) * n, test::kPoison));
+    REQUIRE(launch<G>(planned, p, nullptr, 0, nullptr).ok());
+    OPT4GPTQ_CHECK_RUNTIME(platform::device_synchronize());
+    REQUIRE(c.download() == by_problem);
+  }
+
+  // A call of another M is refused before anything runs: C keeps its poison.
+  const std::vector<std::uint16_t> poison(static_cast<std::size_t>(m) * n, test::kPoison);
+  c.upload(poison);
+  p.m = m - 1;
+  const Status s = launch<G>(planned, p, nullptr, 0, nullptr);
+  CHECK(s.code == StatusCode::kInvalidArgument);
+  CHECK(std::string(s.message).rfind("plan", 0) == 0);
+  OPT4GPTQ_CHECK_RUNTIME(platform::device_synchronize());
+  CHECK(c.download() == poison);
 }

@@ -1,8 +1,9 @@
 #pragma once
-// Problems whose pointers are fake addresses (never dereferenced), for the host tests of the argument checks. Plain
-// C++ (problem.hpp only), so that the g++ test and the GPU-compiled tests share it.
+// Layers and calls whose pointers are fake addresses (never dereferenced), for the host tests of the argument checks.
+// Plain C++ (weights.hpp and problem.hpp only), so that the g++ test and the GPU-compiled tests share it.
 
 #include <opt4gptq/problem.hpp>
+#include <opt4gptq/weights.hpp>
 
 #include <cstdint>
 
@@ -13,20 +14,56 @@ T* fake(std::uintptr_t address) {
   return reinterpret_cast<T*>(address);
 }
 
-/// A valid 4096 x 4096 problem with group size 128, v2 zeros, all pointers 256-byte aligned and 256 MiB apart.
-inline opt4gptq::GemmProblem valid_problem() {
-  opt4gptq::GemmProblem p;
-  p.m = 5;
-  p.n = 4096;
-  p.k = 4096;
-  p.a = fake<const opt4gptq::half>(0x10000000);
-  p.qweight = fake<const std::int32_t>(0x20000000);
-  p.qzeros = fake<const std::int32_t>(0x30000000);
-  p.scales = fake<const opt4gptq::half>(0x40000000);
-  p.c = fake<opt4gptq::half>(0x50000000);
-  p.group_size = 128;
-  p.zero_format = opt4gptq::ZeroPointFormat::kGptqV2;
-  return p;
+/// A valid 4096 x 4096 layer with group size 128 and v2 zeros, its pointers 256-byte aligned and 256 MiB apart.
+inline opt4gptq::QuantizedWeights valid_weights() {
+  opt4gptq::QuantizedWeights w;
+  w.k = 4096;
+  w.n = 4096;
+  w.qweight = fake<const std::int32_t>(0x20000000);
+  w.qzeros = fake<const std::int32_t>(0x30000000);
+  w.scales = fake<const opt4gptq::half>(0x40000000);
+  w.group_size = 128;
+  w.zero_format = opt4gptq::ZeroPointFormat::kGptqV2;
+  return w;
+}
+
+/// A call and the layer it refers to, owned together: `problem()` points at this object's own `weights`, and a copy's
+/// at the copy's (a copy never refers to the layer of the object it was copied from). A test that points the
+/// problem's `weights` elsewhere keeps that pointer through copies. `problem()` of a temporary does not compile: it
+/// would point at weights about to be destroyed.
+class FakeCall {
+ public:
+  opt4gptq::QuantizedWeights weights;
+
+  FakeCall() { problem_.weights = &weights; }
+  FakeCall(const FakeCall& other) : weights(other.weights), problem_(other.problem_) { repoint(other); }
+  FakeCall& operator=(const FakeCall& other) {
+    weights = other.weights;
+    problem_ = other.problem_;
+    repoint(other);
+    return *this;
+  }
+
+  opt4gptq::GemmProblem& problem() & { return problem_; }
+  const opt4gptq::GemmProblem& problem() const& { return problem_; }
+  opt4gptq::GemmProblem& problem() && = delete;
+
+ private:
+  void repoint(const FakeCall& other) {
+    if (other.problem_.weights == &other.weights) problem_.weights = &weights;
+  }
+
+  opt4gptq::GemmProblem problem_;
+};
+
+/// A valid call of 5 rows on valid_weights(): A and C at fake addresses clear of the layer's tensors.
+inline FakeCall valid_call() {
+  FakeCall f;
+  f.weights = valid_weights();
+  f.problem().m = 5;
+  f.problem().a = fake<const opt4gptq::half>(0x10000000);
+  f.problem().c = fake<opt4gptq::half>(0x50000000);
+  return f;
 }
 
 /// The view prepare_act_order() would give for a layer of (k, n, num_groups), at fake addresses.

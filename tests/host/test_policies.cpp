@@ -83,27 +83,27 @@ TEST_CASE("tile layout", "[host][tile]") {
 
 TEST_CASE("K blocks: fixed for the exllama tile, just enough to fill the GPU for the split-K tile", "[host][tile]") {
   // The exllama tile: one stage of 128 rows per block, whatever the GPU.
-  CHECK(detail::rows_of_k_per_block<ExllamaTile>(4096, 8, 1000) == 128);
+  CHECK(SplitKScheduler<ExllamaTile>::rows_of_k_per_block(4096, 8, 1000) == 128);
   // Split-K tile, 4096 x 4096 at M = 1: 32 column tiles; a GPU holding 396 blocks at once wants ~13 K blocks, so
   // 4 stages of 1024 rows become 4 blocks of 1024 rows.
-  CHECK(detail::rows_of_k_per_block<SplitKTile>(4096, 32, 396) == 1024);
+  CHECK(SplitKScheduler<SplitKTile>::rows_of_k_per_block(4096, 32, 396) == 1024);
   // Exactly as many column tiles as the GPU holds: one K block (the SMB reduction then stores, no zero-fill).
-  CHECK(detail::rows_of_k_per_block<SplitKTile>(4096, 396, 396) == 4096);
+  CHECK(SplitKScheduler<SplitKTile>::rows_of_k_per_block(4096, 396, 396) == 4096);
   // A few more than it holds: one K block would run two waves of 4 stages (the second nearly empty); 4 K blocks of
   // one stage run in 5 waves of one stage.
-  CHECK(detail::rows_of_k_per_block<SplitKTile>(4096, 400, 396) == 1024);
+  CHECK(SplitKScheduler<SplitKTile>::rows_of_k_per_block(4096, 400, 396) == 1024);
   // 8192 x 28672 at M = 1 (224 column tiles): 8 K blocks of one stage (4.5 waves) beat 2 blocks of 4 (1.13 waves).
-  CHECK(detail::rows_of_k_per_block<SplitKTile>(8192, 224, 396) == 1024);
-  CHECK(detail::rows_of_k_per_block<SplitKTile>(11008, 32, 64) == 6144);  // 11 stages over 2 blocks: 6 each
-  CHECK(detail::rows_of_k_per_block<SplitKTile>(1000, 1, 10000) == 1024);
+  CHECK(SplitKScheduler<SplitKTile>::rows_of_k_per_block(8192, 224, 396) == 1024);
+  CHECK(SplitKScheduler<SplitKTile>::rows_of_k_per_block(11008, 32, 64) == 6144);  // 11 stages over 2 blocks: 6 each
+  CHECK(SplitKScheduler<SplitKTile>::rows_of_k_per_block(1000, 1, 10000) == 1024);
 }
 
 TEST_CASE("SharedBuffered makes fewer global atomics per output than the baseline", "[host][tile]") {
   // Per output element: the baseline adds once per block along K (K / 128 of them, one thread each); SharedBuffered
   // adds once per block along K after its in-block reduction over 8 sub-slices, and not at all with one K block.
   const int k = 4096;
-  const int baseline_blocks = detail::ceil_div(k, detail::rows_of_k_per_block<ExllamaTile>(k, 8, 396));
-  const int smb_blocks = detail::ceil_div(k, detail::rows_of_k_per_block<SplitKTile>(k, 32, 396));
+  const int baseline_blocks = detail::ceil_div(k, SplitKScheduler<ExllamaTile>::rows_of_k_per_block(k, 8, 396));
+  const int smb_blocks = detail::ceil_div(k, SplitKScheduler<SplitKTile>::rows_of_k_per_block(k, 32, 396));
   CHECK(baseline_blocks == 32);
   CHECK(smb_blocks == 4);
   CHECK_FALSE(ReduceSharedBuffered::accumulates_into_output(1));

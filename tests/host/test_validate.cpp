@@ -15,7 +15,7 @@ using namespace opt4gptq;
 namespace {
 
 using test::fake;
-using test::valid_problem;
+using test::valid_call;
 
 template <class Gemm>
 void expect(const GemmProblem& p, StatusCode code, const std::string& names) {
@@ -28,100 +28,156 @@ void expect(const GemmProblem& p, StatusCode code, const std::string& names) {
 }  // namespace
 
 TEST_CASE("validate accepts a valid problem, with and without strides", "[host][validate]") {
-  GemmProblem p = valid_problem();
+  test::FakeCall f = valid_call();
+  GemmProblem& p = f.problem();
+  QuantizedWeights& w = f.weights;
   CHECK(validate<presets::Baseline>(p).ok());
   CHECK(validate<presets::Opt4Gptq>(p).ok());
   p.lda = 8192;
-  p.ldq = 8192;
-  p.ldz = 1024;
-  p.lds = 8192;
+  w.ldq = 8192;
+  w.ldz = 1024;
+  w.lds = 8192;
   p.ldc = 4104;
-  p.group_size = -1;
+  w.group_size = -1;
   CHECK(validate<presets::Opt4Gptq>(p).ok());
-  p.group_size = 32;
-  p.num_groups = 128;
+  w.group_size = 32;
+  w.num_groups = 128;
   CHECK(validate<presets::Opt4Gptq>(p).ok());
 }
 
 TEST_CASE("validate names the bad size or format argument", "[host][validate]") {
   using G = presets::Opt4Gptq;
-  GemmProblem p = valid_problem();
+  test::FakeCall f = valid_call();
+  GemmProblem& p = f.problem();
+  QuantizedWeights& w = f.weights;
   p.m = -1;
   expect<G>(p, StatusCode::kInvalidArgument, "problem.m");
-  p = valid_problem();
+  f = valid_call();
   p.m = 600000;
   p.c = fake<half>(0x100000000000);  // clear of A's 4.9 GB
   expect<G>(p, StatusCode::kInvalidArgument, "problem.m: too large");
-  p = valid_problem();
-  p.n = 4092;
-  expect<G>(p, StatusCode::kInvalidArgument, "problem.n");
-  p.n = 0;
-  expect<G>(p, StatusCode::kInvalidArgument, "problem.n");
-  p = valid_problem();
-  p.k = 4100;
-  expect<G>(p, StatusCode::kInvalidArgument, "problem.k");
-  p.k = -8;
-  expect<G>(p, StatusCode::kInvalidArgument, "problem.k");
-  p = valid_problem();
-  p.k = 4096 + 64;  // multiple of 8, not of the group size
-  expect<G>(p, StatusCode::kInvalidArgument, "problem.k: must be a multiple of problem.group_size");
-  p = valid_problem();
-  p.group_size = 100;
-  expect<G>(p, StatusCode::kUnsupported, "problem.group_size");
-  p.group_size = 0;
-  expect<G>(p, StatusCode::kUnsupported, "problem.group_size");
-  p.group_size = -2;
-  expect<G>(p, StatusCode::kUnsupported, "problem.group_size");
-  p = valid_problem();
-  p.zero_format = static_cast<ZeroPointFormat>(3);
-  expect<G>(p, StatusCode::kInvalidArgument, "problem.zero_format");
-  p = valid_problem();
-  p.num_groups = 31;
-  expect<G>(p, StatusCode::kInvalidArgument, "problem.num_groups");
-  p.num_groups = -1;
-  expect<G>(p, StatusCode::kInvalidArgument, "problem.num_groups");
+  f = valid_call();
+  w.n = 4092;
+  expect<G>(p, StatusCode::kInvalidArgument, "weights.n");
+  w.n = 0;
+  expect<G>(p, StatusCode::kInvalidArgument, "weights.n");
+  f = valid_call();
+  w.k = 4100;
+  expect<G>(p, StatusCode::kInvalidArgument, "weights.k");
+  w.k = -8;
+  expect<G>(p, StatusCode::kInvalidArgument, "weights.k");
+  f = valid_call();
+  w.k = 4096 + 64;  // multiple of 8, not of the group size
+  expect<G>(p, StatusCode::kInvalidArgument, "weights.k: must be a multiple of weights.group_size");
+  f = valid_call();
+  w.group_size = 100;
+  expect<G>(p, StatusCode::kUnsupported, "weights.group_size");
+  w.group_size = 0;
+  expect<G>(p, StatusCode::kUnsupported, "weights.group_size");
+  w.group_size = -2;
+  expect<G>(p, StatusCode::kUnsupported, "weights.group_size");
+  f = valid_call();
+  w.zero_format = static_cast<ZeroPointFormat>(3);
+  expect<G>(p, StatusCode::kInvalidArgument, "weights.zero_format");
+  f = valid_call();
+  w.num_groups = 31;
+  expect<G>(p, StatusCode::kInvalidArgument, "weights.num_groups");
+  w.num_groups = -1;
+  expect<G>(p, StatusCode::kInvalidArgument, "weights.num_groups");
+}
+
+TEST_CASE("validate names a call without a layer: problem.weights", "[host][validate]") {
+  test::FakeCall f = valid_call();
+  GemmProblem& p = f.problem();
+  p.weights = nullptr;
+  CHECK(check_problem(p).code == StatusCode::kNullPointer);
+  expect<presets::Baseline>(p, StatusCode::kNullPointer, "problem.weights");
+  expect<presets::Opt4Gptq>(p, StatusCode::kNullPointer, "problem.weights");
+  // Nothing is planned or launched, and M = 0 does not excuse a missing layer.
+  const Status launched = launch<presets::Opt4Gptq>(p, nullptr);
+  CHECK(launched.code == StatusCode::kNullPointer);
+  CHECK(std::string(launched.message).rfind("problem.weights", 0) == 0);
+  Plan planned;
+  CHECK(plan<presets::Opt4Gptq>(p, &planned).code == StatusCode::kNullPointer);
+  std::size_t bytes = 0;
+  CHECK(workspace_bytes<presets::Deterministic>(p, &bytes).code == StatusCode::kNullPointer);
+  p.m = 0;
+  p.a = nullptr;
+  p.c = nullptr;
+  expect<presets::Opt4Gptq>(p, StatusCode::kNullPointer, "problem.weights");
+  CHECK(launch<presets::Opt4Gptq>(p, nullptr).code == StatusCode::kNullPointer);
+}
+
+TEST_CASE("check_weights alone checks a layer, as a loader does once at load time", "[host][validate]") {
+  QuantizedWeights w = test::valid_weights();
+  CHECK(w.bits == 4);
+  CHECK(check_weights(w).ok());
+  w.bits = 8;
+  const Status s = check_weights(w);
+  INFO("message: " << s.message);
+  CHECK(s.code == StatusCode::kUnsupported);
+  CHECK(std::string(s.message).rfind("weights.bits", 0) == 0);
+  // A call on that layer fails with the layer's message, whatever the kernel.
+  test::FakeCall f = valid_call();
+  f.weights.bits = 8;
+  CHECK(std::string(check_problem(f.problem()).message) == s.message);
+  expect<presets::Opt4Gptq>(f.problem(), StatusCode::kUnsupported, "weights.bits");
+  expect<presets::Deterministic>(f.problem(), StatusCode::kUnsupported, "weights.bits");
+  w.bits = 3;
+  CHECK(std::string(check_weights(w).message).rfind("weights.bits", 0) == 0);
+  // The checks that need no call are check_weights' own: a layer with a null tensor is named at load time.
+  w = test::valid_weights();
+  w.qzeros = nullptr;
+  CHECK(check_weights(w).code == StatusCode::kNullPointer);
+  CHECK(std::string(check_weights(w).message).rfind("weights.qzeros", 0) == 0);
 }
 
 TEST_CASE("validate names the null pointer", "[host][validate]") {
   using G = presets::Baseline;
-  GemmProblem p = valid_problem();
+  test::FakeCall f = valid_call();
+  GemmProblem& p = f.problem();
+  QuantizedWeights& w = f.weights;
   p.a = nullptr;
   expect<G>(p, StatusCode::kNullPointer, "problem.a");
-  p = valid_problem();
-  p.qweight = nullptr;
-  expect<G>(p, StatusCode::kNullPointer, "problem.qweight");
-  p = valid_problem();
-  p.qzeros = nullptr;
-  expect<G>(p, StatusCode::kNullPointer, "problem.qzeros");
-  p = valid_problem();
-  p.scales = nullptr;
-  expect<G>(p, StatusCode::kNullPointer, "problem.scales");
-  p = valid_problem();
+  f = valid_call();
+  w.qweight = nullptr;
+  expect<G>(p, StatusCode::kNullPointer, "weights.qweight");
+  f = valid_call();
+  w.qzeros = nullptr;
+  expect<G>(p, StatusCode::kNullPointer, "weights.qzeros");
+  f = valid_call();
+  w.scales = nullptr;
+  expect<G>(p, StatusCode::kNullPointer, "weights.scales");
+  f = valid_call();
   p.c = nullptr;
   expect<G>(p, StatusCode::kNullPointer, "problem.c");
 }
 
 TEST_CASE("validate names strides that are too small", "[host][validate]") {
   using G = presets::Baseline;
-  GemmProblem p = valid_problem();
+  test::FakeCall f = valid_call();
+  GemmProblem& p = f.problem();
+  QuantizedWeights& w = f.weights;
   p.lda = 4000;
   expect<G>(p, StatusCode::kInvalidArgument, "problem.lda");
-  p = valid_problem();
-  p.ldq = 4000;
-  expect<G>(p, StatusCode::kInvalidArgument, "problem.ldq");
-  p = valid_problem();
-  p.ldz = 500;
-  expect<G>(p, StatusCode::kInvalidArgument, "problem.ldz");
-  p = valid_problem();
-  p.lds = 4000;
-  expect<G>(p, StatusCode::kInvalidArgument, "problem.lds");
-  p = valid_problem();
+  f = valid_call();
+  w.ldq = 4000;
+  expect<G>(p, StatusCode::kInvalidArgument, "weights.ldq");
+  f = valid_call();
+  w.ldz = 500;
+  expect<G>(p, StatusCode::kInvalidArgument, "weights.ldz");
+  f = valid_call();
+  w.lds = 4000;
+  expect<G>(p, StatusCode::kInvalidArgument, "weights.lds");
+  f = valid_call();
   p.ldc = 4000;
   expect<G>(p, StatusCode::kInvalidArgument, "problem.ldc");
 }
 
 TEST_CASE("validate checks alignment for the chosen LoadPolicy", "[host][validate]") {
-  GemmProblem p = valid_problem();
+  test::FakeCall f = valid_call();
+  GemmProblem& p = f.problem();
+  QuantizedWeights& w = f.weights;
   p.a = fake<const half>(0x10000002);  // 2-byte aligned: fine for scalar loads, not for half2 or 16-byte loads
   CHECK(validate<presets::Baseline>(p).ok());
   expect<presets::Vml>(p, StatusCode::kMisalignedPointer, "problem.a");
@@ -129,30 +185,30 @@ TEST_CASE("validate checks alignment for the chosen LoadPolicy", "[host][validat
   p.a = fake<const half>(0x10000004);  // 4-byte aligned: half2 fine, 16-byte loads not
   CHECK(validate<presets::Vml>(p).ok());
   expect<DequantGemm<LoadVec8, ReduceSharedBuffered, MathBuiltin>>(p, StatusCode::kMisalignedPointer, "problem.a");
-  p = valid_problem();
+  f = valid_call();
   p.lda = 4097;
   CHECK(validate<presets::Baseline>(p).ok());
   expect<presets::Opt4Gptq>(p, StatusCode::kMisalignedPointer, "problem.lda");
 
-  p = valid_problem();
-  p.qweight = fake<const std::int32_t>(0x20000008);
-  expect<presets::Baseline>(p, StatusCode::kMisalignedPointer, "problem.qweight");
-  p = valid_problem();
-  p.ldq = 4098;
-  expect<presets::Baseline>(p, StatusCode::kMisalignedPointer, "problem.ldq");
-  p = valid_problem();
-  p.scales = fake<const half>(0x40000004);
-  expect<presets::Baseline>(p, StatusCode::kMisalignedPointer, "problem.scales");
-  p = valid_problem();
-  p.lds = 4098;
-  expect<presets::Baseline>(p, StatusCode::kMisalignedPointer, "problem.lds");
-  p = valid_problem();
-  p.qzeros = fake<const std::int32_t>(0x30000002);
-  expect<presets::Baseline>(p, StatusCode::kMisalignedPointer, "problem.qzeros");
-  p = valid_problem();
+  f = valid_call();
+  w.qweight = fake<const std::int32_t>(0x20000008);
+  expect<presets::Baseline>(p, StatusCode::kMisalignedPointer, "weights.qweight");
+  f = valid_call();
+  w.ldq = 4098;
+  expect<presets::Baseline>(p, StatusCode::kMisalignedPointer, "weights.ldq");
+  f = valid_call();
+  w.scales = fake<const half>(0x40000004);
+  expect<presets::Baseline>(p, StatusCode::kMisalignedPointer, "weights.scales");
+  f = valid_call();
+  w.lds = 4098;
+  expect<presets::Baseline>(p, StatusCode::kMisalignedPointer, "weights.lds");
+  f = valid_call();
+  w.qzeros = fake<const std::int32_t>(0x30000002);
+  expect<presets::Baseline>(p, StatusCode::kMisalignedPointer, "weights.qzeros");
+  f = valid_call();
   p.c = fake<half>(0x50000002);
   expect<presets::Baseline>(p, StatusCode::kMisalignedPointer, "problem.c");
-  p = valid_problem();
+  f = valid_call();
   p.ldc = 4097;
   expect<presets::Baseline>(p, StatusCode::kMisalignedPointer, "problem.ldc");
 }
@@ -161,50 +217,53 @@ TEST_CASE("validate checks the act-order layout against the problem", "[host][va
   using G = presets::Opt4Gptq;
   PreparedActOrder ao = test::fake_act_order(4096, 4096, 32);
   REQUIRE(ao.k_rows_max == 4096 + 7 * 32);
-  GemmProblem p = valid_problem();
-  p.act_order = &ao;
-  p.qweight = nullptr;
+  test::FakeCall f = valid_call();
+  GemmProblem& p = f.problem();
+  QuantizedWeights& w = f.weights;
+  w.act_order = &ao;
+  w.qweight = nullptr;
   CHECK(validate<G>(p).ok());
-  p.k = 4096 + 64;  // act-order: k need not be a multiple of the group size, but must match the layout
-  expect<G>(p, StatusCode::kInvalidArgument, "problem.act_order");
-  p = valid_problem();
-  p.act_order = &ao;
-  expect<G>(p, StatusCode::kInvalidArgument, "problem.qweight: must be null");
-  p.qweight = nullptr;
-  p.n = 2048;
-  expect<G>(p, StatusCode::kInvalidArgument, "problem.act_order");
-  p.n = 4096;
-  p.num_groups = 16;
-  expect<G>(p, StatusCode::kInvalidArgument, "problem.num_groups");
-  p.num_groups = 0;
-  p.ldq = 8192;
-  expect<G>(p, StatusCode::kInvalidArgument, "problem.ldq");
-  p.ldq = 0;
+  w.k = 4096 + 64;  // act-order: k need not be a multiple of the group size, but must match the layout
+  expect<G>(p, StatusCode::kInvalidArgument, "weights.act_order");
+  f = valid_call();
+  w.act_order = &ao;
+  expect<G>(p, StatusCode::kInvalidArgument, "weights.qweight: must be null");
+  w.qweight = nullptr;
+  w.n = 2048;
+  expect<G>(p, StatusCode::kInvalidArgument, "weights.act_order");
+  w.n = 4096;
+  w.num_groups = 16;
+  expect<G>(p, StatusCode::kInvalidArgument, "weights.num_groups");
+  w.num_groups = 0;
+  w.ldq = 8192;
+  expect<G>(p, StatusCode::kInvalidArgument, "weights.ldq");
+  w.ldq = 0;
   ao.perm = nullptr;
-  expect<G>(p, StatusCode::kNullPointer, "problem.act_order");
+  expect<G>(p, StatusCode::kNullPointer, "weights.act_order");
 }
 
 TEST_CASE("validate rejects a prepared layout that does not describe itself consistently (F4, F5)",
           "[host][validate]") {
   using G = presets::Opt4Gptq;
   PreparedActOrder ao = test::fake_act_order(4096, 4096, 32);
-  GemmProblem p = valid_problem();
-  p.act_order = &ao;
-  p.qweight = nullptr;
+  test::FakeCall f = valid_call();
+  GemmProblem& p = f.problem();
+  f.weights.act_order = &ao;
+  f.weights.qweight = nullptr;
   REQUIRE(validate<G>(p).ok());
   // No rows at all: the split-K planner would divide by zero.
   ao.k_rows_max = 0;
-  expect<G>(p, StatusCode::kInvalidArgument, "problem.act_order: inconsistent");
-  expect<presets::Deterministic>(p, StatusCode::kInvalidArgument, "problem.act_order: inconsistent");
+  expect<G>(p, StatusCode::kInvalidArgument, "weights.act_order: inconsistent");
+  expect<presets::Deterministic>(p, StatusCode::kInvalidArgument, "weights.act_order: inconsistent");
   // More rows than any buffer for (k, num_groups) holds.
   ao.k_rows_max = 1 << 28;
-  expect<G>(p, StatusCode::kInvalidArgument, "problem.act_order: inconsistent");
+  expect<G>(p, StatusCode::kInvalidArgument, "weights.act_order: inconsistent");
   ao.k_rows_max = static_cast<int>(PreparedActOrder::rows_max(4096, 32)) - 8;
-  expect<G>(p, StatusCode::kInvalidArgument, "problem.act_order: inconsistent");
+  expect<G>(p, StatusCode::kInvalidArgument, "weights.act_order: inconsistent");
   // A view with no groups.
   ao.k_rows_max = static_cast<int>(PreparedActOrder::rows_max(4096, 32));
   ao.num_groups = 0;
-  expect<G>(p, StatusCode::kInvalidArgument, "problem.act_order: inconsistent");
+  expect<G>(p, StatusCode::kInvalidArgument, "weights.act_order: inconsistent");
   // act_order_view() always describes a consistent layout.
   const PreparedActOrder view = act_order_view(fake<void>(0xA0000000), 4096, 4096, 64);
   CHECK(view.k_rows_max == PreparedActOrder::rows_max(4096, 64));
@@ -214,34 +273,37 @@ TEST_CASE("validate rejects a prepared layout that does not describe itself cons
 
 TEST_CASE("validate rejects an output that overlaps an input (F8)", "[host][validate]") {
   using G = presets::Opt4Gptq;
-  const GemmProblem base = valid_problem();  // m = 5, n = k = 4096
-  GemmProblem p = base;
+  const test::FakeCall base = valid_call();  // m = 5, n = k = 4096
+  test::FakeCall f = base;
+  GemmProblem& p = f.problem();
+  const QuantizedWeights& w = f.weights;
   p.c = const_cast<half*>(p.a);
   expect<G>(p, StatusCode::kInvalidArgument, "problem.c: overlaps problem.a");
   p.c = const_cast<half*>(p.a) + 4 * 4096 + 8;  // starts inside A's last row
   expect<G>(p, StatusCode::kInvalidArgument, "problem.c: overlaps problem.a");
   p.c = const_cast<half*>(p.a) + 5 * 4096;  // right after A: fine
   CHECK(validate<G>(p).ok());
-  p.c = reinterpret_cast<half*>(const_cast<std::int32_t*>(p.qweight));
-  expect<G>(p, StatusCode::kInvalidArgument, "problem.c: overlaps problem.qweight");
-  p.c = reinterpret_cast<half*>(const_cast<std::int32_t*>(p.qweight) + 511 * 4096);  // inside the last packed row
-  expect<G>(p, StatusCode::kInvalidArgument, "problem.c: overlaps problem.qweight");
-  p.c = const_cast<half*>(p.scales) + 31 * 4096 + 4000;
-  expect<G>(p, StatusCode::kInvalidArgument, "problem.c: overlaps problem.scales");
-  p.c = reinterpret_cast<half*>(const_cast<std::int32_t*>(p.qzeros));
-  expect<G>(p, StatusCode::kInvalidArgument, "problem.c: overlaps problem.qzeros");
+  p.c = reinterpret_cast<half*>(const_cast<std::int32_t*>(w.qweight));
+  expect<G>(p, StatusCode::kInvalidArgument, "problem.c: overlaps weights.qweight");
+  p.c = reinterpret_cast<half*>(const_cast<std::int32_t*>(w.qweight) + 511 * 4096);  // inside the last packed row
+  expect<G>(p, StatusCode::kInvalidArgument, "problem.c: overlaps weights.qweight");
+  p.c = const_cast<half*>(w.scales) + 31 * 4096 + 4000;
+  expect<G>(p, StatusCode::kInvalidArgument, "problem.c: overlaps weights.scales");
+  p.c = reinterpret_cast<half*>(const_cast<std::int32_t*>(w.qzeros));
+  expect<G>(p, StatusCode::kInvalidArgument, "problem.c: overlaps weights.qzeros");
   // C ending just before an input does not overlap it.
-  p.c = const_cast<half*>(p.scales) - 5 * 4096;
+  p.c = const_cast<half*>(w.scales) - 5 * 4096;
   CHECK(validate<G>(p).ok());
   // A strided C: its rows reach ldc * (m - 1) + n elements.
-  p = base;
+  f = base;
   p.ldc = 8192;
   p.c = const_cast<half*>(p.a) - 4 * 8192 - 4096 + 8;
   expect<G>(p, StatusCode::kInvalidArgument, "problem.c: overlaps problem.a");
 }
 
 TEST_CASE("M = 0 is a successful no-op that touches nothing (F9)", "[host][validate]") {
-  GemmProblem p = valid_problem();
+  test::FakeCall f = valid_call();
+  GemmProblem& p = f.problem();
   p.m = 0;
   p.a = nullptr;  // an empty tensor may have no storage
   p.c = nullptr;
@@ -253,28 +315,115 @@ TEST_CASE("M = 0 is a successful no-op that touches nothing (F9)", "[host][valid
   std::size_t bytes = 123;
   CHECK(workspace_bytes<presets::Deterministic>(p, &bytes).ok());
   CHECK(bytes == 0);
-  LaunchShape shape;
-  shape.grid_x = 7;
-  CHECK(launch_shape<presets::Opt4Gptq>(p, &shape).ok());
-  CHECK(shape.grid_x == 0);
+  Plan planned;
+  planned.grid_x = 7;
+  CHECK(plan<presets::Opt4Gptq>(p, &planned).ok());
+  CHECK(planned.grid_x == 0);
   // The weights are still checked.
-  p.qzeros = nullptr;
-  expect<presets::Opt4Gptq>(p, StatusCode::kNullPointer, "problem.qzeros");
+  f.weights.qzeros = nullptr;
+  expect<presets::Opt4Gptq>(p, StatusCode::kNullPointer, "weights.qzeros");
 }
 
 TEST_CASE("the library lives in a versioned inline namespace", "[host][api]") {
   STATIC_REQUIRE(std::is_same_v<opt4gptq::GemmProblem, opt4gptq::OPT4GPTQ_ABI_NAMESPACE::GemmProblem>);
+  STATIC_REQUIRE(std::is_same_v<opt4gptq::QuantizedWeights, opt4gptq::OPT4GPTQ_ABI_NAMESPACE::QuantizedWeights>);
   STATIC_REQUIRE(std::is_same_v<opt4gptq::presets::Opt4Gptq, opt4gptq::v0_1::presets::Opt4Gptq>);
 }
 
 TEST_CASE("launch returns validate's status and launches nothing for a bad problem", "[host][validate]") {
-  GemmProblem p = valid_problem();
-  p.k = 12;
+  test::FakeCall f = valid_call();
+  GemmProblem& p = f.problem();
+  f.weights.k = 12;
   const Status s = launch<presets::Opt4Gptq>(p, nullptr);
   CHECK(s.code == StatusCode::kInvalidArgument);
-  CHECK(std::string(s.message).rfind("problem.k", 0) == 0);
-  LaunchShape shape;
-  CHECK(launch_shape<presets::Baseline>(p, &shape).code == StatusCode::kInvalidArgument);
+  CHECK(std::string(s.message).rfind("weights.k", 0) == 0);
+  Plan planned;
+  CHECK(plan<presets::Baseline>(p, &planned).code == StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("plan describes the grid of a call, and launch with a plan rejects another call's", "[host][validate]") {
+  // The Baseline's tile fixes its K split (one stage of 128 rows per block): planning it queries no GPU.
+  using G = presets::Baseline;
+  STATIC_REQUIRE(G::TileShape::kStagesPerBlock > 0);
+  test::FakeCall f = valid_call();  // m = 5, n = k = 4096
+  GemmProblem& p = f.problem();
+  QuantizedWeights& w = f.weights;
+  Plan planned;
+  REQUIRE(plan<G>(p, &planned).ok());
+  CHECK(planned.m == 5);
+  CHECK(planned.n == 4096);
+  CHECK(planned.k_rows == 4096);
+  CHECK_FALSE(planned.act_order);
+  CHECK(planned.rows_per_block == 5);
+  CHECK(planned.grid_x == 4096 / G::TileShape::kBlockCols);
+  CHECK(planned.grid_y == 1);
+  CHECK(planned.rows_of_k_per_block == 128);
+  CHECK(planned.grid_z == 4096 / 128);
+  CHECK(planned.zero_fill_output);  // global atomics over 32 K blocks accumulate into a zero-filled C
+  CHECK(planned.workspace_bytes == 0);
+  // The device argument changes nothing for a tile that does not size its grid to the GPU.
+  DeviceInfo device;
+  device.multiprocessors = 7;
+  Plan for_device;
+  REQUIRE(plan<G>(p, device, &for_device).ok());
+  CHECK(for_device.grid_z == planned.grid_z);
+  CHECK(for_device.rows_of_k_per_block == planned.rows_of_k_per_block);
+  CHECK(plan<G>(p, nullptr).code == StatusCode::kNullPointer);
+
+  // launch(plan, problem) with a problem of another shape, or another kernel: refused, naming the plan (the problem
+  // itself is valid, so nothing else could be at fault).
+  auto names_plan = [&](auto kernel, const Plan& pl, const char* what) {
+    using K = decltype(kernel);
+    REQUIRE(validate<K>(p).ok());
+    const Status s = launch<K>(pl, p, nullptr, 0, nullptr);
+    INFO(what << ": " << s.message);
+    CHECK(s.code == StatusCode::kInvalidArgument);
+    CHECK(std::string(s.message).rfind("plan:", 0) == 0);
+  };
+  p.m = 6;
+  names_plan(G{}, planned, "another m");
+  p.m = 3;
+  names_plan(G{}, planned, "fewer rows");
+  p.m = 5;
+  w.n = 2048;
+  names_plan(G{}, planned, "another n");
+  w.n = 4096;
+  w.k = 2048;
+  names_plan(G{}, planned, "another k");
+  w.k = 4096;
+  names_plan(presets::Ila{}, planned, "another kernel");
+  Plan edited = planned;
+  edited.grid_x -= 1;  // would leave the last column tile unwritten
+  names_plan(G{}, edited, "a plan edited by hand");
+  edited = planned;
+  edited.grid_z -= 1;
+  names_plan(G{}, edited, "a plan edited by hand");
+
+  const PreparedActOrder ao = test::fake_act_order(4096, 4096, 32);
+  w.act_order = &ao;
+  w.qweight = nullptr;
+  names_plan(G{}, planned, "an act-order layer");
+  Plan act_order_plan;
+  REQUIRE(plan<G>(p, &act_order_plan).ok());
+  CHECK(act_order_plan.act_order);
+  CHECK(act_order_plan.k_rows == ao.k_rows_max);  // the rows of the prepared layout, padded per group
+
+  // An invalid call is reported as validate() reports it, plan or not.
+  w.qzeros = nullptr;
+  const Status s = launch<G>(act_order_plan, p, nullptr, 0, nullptr);
+  CHECK(s.code == StatusCode::kNullPointer);
+  CHECK(std::string(s.message).rfind("weights.qzeros", 0) == 0);
+
+  // M = 0: an empty plan, and launching it does nothing (no GPU needed).
+  f = valid_call();
+  p.m = 0;
+  Plan empty;
+  REQUIRE(plan<G>(p, &empty).ok());
+  CHECK(empty.m == 0);
+  CHECK(empty.grid_x == 0);
+  CHECK(launch<G>(empty, p, nullptr, 0, nullptr).ok());
+  p.m = 5;
+  names_plan(G{}, empty, "an empty plan for a call of 5 rows");
 }
 
 TEST_CASE("prepare_act_order and g_idx helpers name their bad arguments", "[host][validate]") {

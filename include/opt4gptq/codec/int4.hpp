@@ -43,6 +43,16 @@ struct CodecInt4 {
   /// which dequant() produces the values.
   OPT4GPTQ_HOST_DEVICE static constexpr int interleaved_position(int j) { return 2 * (j & 3) + (j >> 2); }
 
+  /// Stored value `index` (0..7) of a packed qweight word (row 8w + index of its column), 0..15.
+  OPT4GPTQ_HOST_DEVICE static constexpr std::uint32_t value_of(std::uint32_t word, int index) {
+    return (word >> (kBits * index)) & kMask;
+  }
+
+  /// `value` (0..15) in position `index` (0..7) of an otherwise empty word: OR several to pack a word.
+  OPT4GPTQ_HOST_DEVICE static constexpr std::uint32_t place_value(std::uint32_t value, int index) {
+    return (value & kMask) << (kBits * index);
+  }
+
   /// Zero point of column `index` (0..7) of a qzeros word, after format::zero_word() (v1's 0x11111111 added back).
   OPT4GPTQ_HOST_DEVICE static constexpr std::uint32_t zero_of(std::uint32_t zero_word, int index) {
     return (zero_word >> (kBits * index)) & kMask;

@@ -19,11 +19,12 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../codec/int4.hpp"
 #include "../detail/block_primitives.hpp"
 #include "../detail/checks.hpp"
 #include "../platform.hpp"
-#include "../problem.hpp"
 #include "../status.hpp"
+#include "../weights.hpp"
 #include "device_info.hpp"
 
 OPT4GPTQ_NAMESPACE_BEGIN
@@ -138,20 +139,21 @@ __global__ static void __launch_bounds__(kSortThreads)
   }
 }
 
-/// sorted[w][c] = the 8 rows perm[8w .. 8w+7] of column c, repacked; padding rows are 0.
+/// sorted[w][c] = the rows perm[8w .. 8w+7] of column c, repacked; padding rows are 0. The codec says how rows sit in
+/// a word; the sort works on 8-row words, the unit of the 4-bit layout.
+template <class Codec = CodecInt4>
 __global__ static void act_order_repack_kernel(const std::uint32_t* qweight, std::int64_t ldq, int n,
                                                const std::int32_t* perm, int rows_max, std::uint32_t* sorted) {
+  constexpr int kRows = Codec::kRowsPerWord;
+  static_assert(kRows == 8, "prepare_act_order pads groups to 8-row words: a codec with another word size needs it");
   const int col = blockIdx.x * blockDim.x + threadIdx.x;
   if (col >= n) return;
-  for (int w = blockIdx.y; w < rows_max / 8; w += gridDim.y) {
+  for (int w = blockIdx.y; w < rows_max / kRows; w += gridDim.y) {
     std::uint32_t word = 0;
 #pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      const int src = perm[8 * w + j];
-      if (src >= 0) {
-        const std::uint32_t nibble = (qweight[(src / 8) * ldq + col] >> (4 * (src % 8))) & 0xFu;
-        word |= nibble << (4 * j);
-      }
+    for (int j = 0; j < kRows; ++j) {
+      const int src = perm[kRows * w + j];
+      if (src >= 0) word |= Codec::place_value(Codec::value_of(qweight[(src / kRows) * ldq + col], src % kRows), j);
     }
     sorted[static_cast<std::int64_t>(w) * n + col] = word;
   }
@@ -224,9 +226,9 @@ inline Status prepare_act_order(const std::int32_t* qweight, std::int64_t ldq, c
   constexpr int kRepackThreads = 256;
   const int words = static_cast<int>(rows_max / 8);
   const dim3 grid((n + kRepackThreads - 1) / kRepackThreads, words < 65535 ? words : 65535);
-  detail::act_order_repack_kernel<<<grid, kRepackThreads, 0, stream>>>(reinterpret_cast<const std::uint32_t*>(qweight),
-                                                                       ldq, n, perm, static_cast<int>(rows_max),
-                                                                       reinterpret_cast<std::uint32_t*>(sorted));
+  detail::act_order_repack_kernel<CodecInt4>
+      <<<grid, kRepackThreads, 0, stream>>>(reinterpret_cast<const std::uint32_t*>(qweight), ldq, n, perm,
+                                            static_cast<int>(rows_max), reinterpret_cast<std::uint32_t*>(sorted));
   e = platform::last_error();
   if (e != platform::kNativeSuccess) return detail::launch_failed(e);
 

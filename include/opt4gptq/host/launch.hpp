@@ -1,208 +1,108 @@
 #pragma once
 /// @file
-/// Host API of the kernel: `validate<Gemm>(problem)`, `launch<Gemm>(problem, stream)` and the launch geometry.
-/// `launch` validates first, zero-fills C on the same stream when the ReducePolicy accumulates into it, launches, and
-/// returns; it never synchronizes. No call allocates, throws or prints.
+/// Host API of the kernels: `launch<Gemm>(problem, stream)` and its forms with a workspace or a precomputed plan, and
+/// the workspace size query. `launch` validates, plans (host/plan.hpp), zero-fills C on the same stream when the
+/// ReducePolicy accumulates into it, launches, and returns; it never synchronizes. No call allocates, throws or
+/// prints.
 
 #include <cstdint>
 
 #include "../detail/checks.hpp"
-#include "../kernel/dequant_gemm.hpp"
+#include "../kernel/gemm_kernel.hpp"
 #include "../problem.hpp"
 #include "../status.hpp"
 #include "device_info.hpp"
+#include "plan.hpp"
+#include "validate.hpp"
 
 OPT4GPTQ_NAMESPACE_BEGIN
 
-/// Checks everything the kernel assumes and names the first argument that breaks it: first the problem itself
-/// (check_problem(), the format's rules, no GPU needed), then what this kernel can run (Gemm::can_implement(): its load
-/// widths, alignments and grid limits). Host-only: it reads no device memory (g_idx contents are checked by
-/// prepare_act_order on the device).
-/// @ingroup host_api
-template <class Gemm>
-Status validate(const GemmProblem& p) {
-  if constexpr (!Gemm::kPoliciesValid) {
-    // Not reachable in a program that compiled: the policy checks' static_asserts stop the build first. This branch
-    // only keeps the rest of the function from being instantiated with a broken policy (one error, not a cascade).
-    return Status::error(StatusCode::kUnsupported, "policies: a policy breaks its contract (see the compiler errors)");
-  } else {
-    const Status s = check_problem(p);
-    if (!s.ok()) return s;
-    return Gemm::can_implement(p);
-  }
-}
-
-/// How a problem maps onto the grid.
-/// @ingroup host_api
-struct LaunchShape {
-  int rows_per_block = 0;  ///< rows of M per block (1..8)
-  int grid_x = 0;          ///< column tiles
-  int grid_y = 0;          ///< chunks of M
-  int grid_z = 0;          ///< K blocks
-  int rows_of_k_per_block = 0;
-  bool zero_fill_output = false;    ///< the host API zero-fills C before the kernel
-  std::size_t workspace_bytes = 0;  ///< device workspace the ReducePolicy needs for this grid
-};
-
 namespace detail {
 
-constexpr int ceil_div(std::int64_t a, std::int64_t b) { return static_cast<int>((a + b - 1) / b); }
-constexpr int k_rows_of(const GemmProblem& p) { return p.act_order ? p.act_order->k_rows_max : p.k; }
-
-/// Rows of K per block for a grid whose other dimensions give `blocks_xy` blocks: the tile's fixed count, or the
-/// number of K blocks kb that minimises ceil(blocks_xy * kb / resident_blocks) * ceil(stages / kb), the stages that
-/// the busiest block slot of the GPU runs one after the other (wave quantization; `resident_blocks` = SMs x blocks
-/// per SM). Few long blocks leave the last wave nearly empty with too few loads in flight; many short ones cost more
-/// reductions. Ties go to fewer K blocks, so one K block (no zero-fill, no split-K reduction) is used whenever the
-/// column tiles alone fill the GPU as well as a split would.
-template <class Tile>
-constexpr int rows_of_k_per_block(int k_rows, int blocks_xy, int resident_blocks) {
-  const int stages = ceil_div(k_rows, Tile::kStageRows);
-  if constexpr (Tile::kStagesPerBlock > 0) {
-    return Tile::kStagesPerBlock * Tile::kStageRows;
-  } else {
-    const std::int64_t resident = resident_blocks > 0 ? resident_blocks : 1;
-    int best_k_blocks = 1;
-    std::int64_t best_cost = -1;
-    for (int k_blocks = 1; k_blocks <= stages; ++k_blocks) {
-      const int per_block = ceil_div(stages, k_blocks);
-      if (k_blocks > 1 && ceil_div(stages, k_blocks - 1) == per_block) continue;  // no shorter: more blocks for nothing
-      const std::int64_t waves = (static_cast<std::int64_t>(blocks_xy) * k_blocks + resident - 1) / resident;
-      const std::int64_t cost = waves * per_block;
-      if (best_cost < 0 || cost < best_cost) {
-        best_cost = cost;
-        best_k_blocks = k_blocks;
-      }
-    }
-    return ceil_div(stages, best_k_blocks) * Tile::kStageRows;
-  }
-}
-
-template <class Gemm, int kRows, bool kActOrder>
-Status launch_with(const GemmProblem& p, void* workspace, std::size_t workspace_bytes, platform::stream_t stream,
-                   LaunchShape* shape_out, bool dry_run) {
-  using Tile = typename Gemm::TileShape;
-  const auto kernel = dequant_gemm_kernel<Gemm, kRows, kActOrder>;
-  const int k_rows = k_rows_of(p);
-  LaunchShape shape;
-  shape.rows_per_block = kRows;
-  shape.grid_x = ceil_div(p.n, Tile::kBlockCols);
-  shape.grid_y = ceil_div(p.m, kRows);
-  int resident = 0;
-  if constexpr (Tile::kStagesPerBlock == 0) {
-    DeviceInfo device;
-    Status s = current_device_info(&device);
-    if (!s.ok()) return s;
-    int per_sm = 0;
-    s = blocks_per_multiprocessor<Gemm, kRows, kActOrder>(kernel, Tile::kThreads, device.device, &per_sm);
-    if (!s.ok()) return s;
-    resident = device.multiprocessors * per_sm;
-  }
-  shape.rows_of_k_per_block = rows_of_k_per_block<Tile>(k_rows, shape.grid_x * shape.grid_y, resident);
-  shape.grid_z = ceil_div(k_rows, shape.rows_of_k_per_block);
-  if (shape.grid_z > kMaxGridYZ) return invalid("problem.k: too large for one launch (more than 65535 blocks along K)");
-  shape.zero_fill_output = Gemm::ReducePolicy::accumulates_into_output(shape.grid_z);
-  shape.workspace_bytes = reduce_workspace_bytes<typename Gemm::ReducePolicy>(
-      ReduceGeometry{shape.grid_x * shape.grid_y, kRows * Tile::kBlockCols, shape.grid_z});
-  if (shape_out) *shape_out = shape;
-  if (dry_run) return Status::success();
-  if (shape.workspace_bytes > 0) {
+/// Launches a validated problem under a plan made for it.
+template <class Gemm>
+Status launch_planned(const Plan& plan, const GemmProblem& p, void* workspace, std::size_t workspace_bytes,
+                      platform::stream_t stream) {
+  if (p.m == 0) return Status::success();  // nothing to compute, nothing to write, nothing launched
+  if (plan.workspace_bytes > 0) {
     if (workspace == nullptr)
       return null("workspace: null, and this ReducePolicy needs one for this problem (size: workspace_bytes<Gemm>)");
-    if (workspace_bytes < shape.workspace_bytes)
+    if (workspace_bytes < plan.workspace_bytes)
       return Status::error(StatusCode::kWorkspaceTooSmall,
                            "workspace_bytes: smaller than workspace_bytes<Gemm>(problem) for this problem");
     if (!aligned_to(workspace, 16)) return misaligned("workspace: must be 16-byte aligned");
   }
-
-  const std::int64_t ldc = p.ldc_or_dense();
-  if (shape.zero_fill_output) {
+  if (plan.zero_fill_output) {
     const platform::native_error_t e =
-        platform::memset_2d_async(p.c, ldc * sizeof(half), p.n * sizeof(half), p.m, stream);
+        platform::memset_2d_async(p.c, p.ldc_or_dense() * sizeof(half), p.weights->n * sizeof(half), p.m, stream);
     if (e != platform::kNativeSuccess) return runtime_error(e);
   }
-
-  KernelParams params{};
-  params.a = p.a;
-  params.lda = p.lda_or_dense();
-  params.qweight = reinterpret_cast<const std::uint32_t*>(p.act_order ? p.act_order->qweight : p.qweight);
-  params.ldq = p.ldq_or_dense();
-  params.qzeros = reinterpret_cast<const std::uint32_t*>(p.qzeros);
-  params.ldz = p.ldz_or_dense();
-  params.scales = p.scales;
-  params.lds = p.lds_or_dense();
-  params.c = p.c;
-  params.ldc = ldc;
-  params.m = p.m;
-  params.n = p.n;
-  params.k_rows = k_rows;
-  params.group_size = p.group_size > 0 ? p.group_size : k_rows;
-  params.zero_word_offset = format::zero_word_offset(p.zero_format);
-  params.rows_per_block = shape.rows_of_k_per_block;
-  params.whole_k = shape.grid_z == 1;
-  if (p.act_order) {
-    params.perm = p.act_order->perm;
-    params.word_group = p.act_order->word_group;
-    params.act_order_info = p.act_order->info;
-    params.act_order_k = p.k;
-    params.act_order_groups = p.act_order->num_groups;
-  }
-  params.workspace = workspace;
-  const dim3 grid(shape.grid_x, shape.grid_y, shape.grid_z);
-  kernel<<<grid, dim3(Tile::kThreads), 0, stream>>>(params);
-  const platform::native_error_t e = platform::last_error();
-  if (e != platform::kNativeSuccess) return launch_failed(e);
-  return Status::success();
-}
-
-template <class Gemm, bool kActOrder>
-Status dispatch_rows(const GemmProblem& p, void* ws, std::size_t ws_bytes, platform::stream_t stream,
-                     LaunchShape* shape, bool dry_run) {
-  // Exact row counts for M <= 8 (no wasted rows in the common decode sizes); larger M runs in chunks of 8, the last
-  // chunk padded with zero rows that are computed but never written.
-  switch (p.m < Gemm::kMaxRows ? p.m : Gemm::kMaxRows) {
-    case 1: return launch_with<Gemm, 1, kActOrder>(p, ws, ws_bytes, stream, shape, dry_run);
-    case 2: return launch_with<Gemm, 2, kActOrder>(p, ws, ws_bytes, stream, shape, dry_run);
-    case 3: return launch_with<Gemm, 3, kActOrder>(p, ws, ws_bytes, stream, shape, dry_run);
-    case 4: return launch_with<Gemm, 4, kActOrder>(p, ws, ws_bytes, stream, shape, dry_run);
-    case 5: return launch_with<Gemm, 5, kActOrder>(p, ws, ws_bytes, stream, shape, dry_run);
-    case 6: return launch_with<Gemm, 6, kActOrder>(p, ws, ws_bytes, stream, shape, dry_run);
-    case 7: return launch_with<Gemm, 7, kActOrder>(p, ws, ws_bytes, stream, shape, dry_run);
-    default: return launch_with<Gemm, 8, kActOrder>(p, ws, ws_bytes, stream, shape, dry_run);
-  }
-}
-
-template <class Gemm>
-Status dispatch(const GemmProblem& p, void* ws, std::size_t ws_bytes, platform::stream_t stream, LaunchShape* shape,
-                bool dry_run) {
-  static_assert(Gemm::kMaxRows == 8, "dispatch_rows covers row counts 1..8");
-  const Status s = validate<Gemm>(p);
-  if (!s.ok()) return s;
-  if (p.m == 0) {  // an idle rank or an empty expert: nothing to compute, nothing to write, nothing launched
-    if (shape) *shape = LaunchShape{};
+  const KernelParams params = make_params(p, plan, workspace);
+  return with_entry_point<Gemm>(plan.rows_per_block, plan.act_order, [&](auto kRows, auto kActOrder) {
+    constexpr int R = decltype(kRows)::value;
+    constexpr bool A = decltype(kActOrder)::value;
+    const dim3 grid(plan.grid_x, plan.grid_y, plan.grid_z);
+    dequant_gemm_kernel<Gemm, R, A><<<grid, dim3(Gemm::kThreads), 0, stream>>>(params);
+    const platform::native_error_t e = platform::last_error();
+    if (e != platform::kNativeSuccess) return launch_failed(e);
     return Status::success();
-  }
-  if constexpr (Gemm::kPoliciesValid) {
-    return p.act_order ? dispatch_rows<Gemm, true>(p, ws, ws_bytes, stream, shape, dry_run)
-                       : dispatch_rows<Gemm, false>(p, ws, ws_bytes, stream, shape, dry_run);
-  } else {
-    return s;
-  }
+  });
+}
+
+/// A plan from plan<Gemm>() for this problem's shape: same kernel, M, N, rows of packed weights and act-order, and
+/// a grid that covers them (a plan edited by hand could otherwise leave outputs unwritten).
+template <class Gemm>
+Status check_plan(const Plan& plan, const GemmProblem& p) {
+  const QuantizedWeights& w = *p.weights;
+  if (plan.kernel != &KernelIdentity<Gemm>::tag) return invalid("plan: made for another kernel (plan<Gemm>())");
+  if (plan.m != p.m || plan.n != w.n || plan.k_rows != w.packed_rows() || plan.act_order != (w.act_order != nullptr))
+    return invalid("plan: made for another problem shape (m, n, k or act-order differ); plan this problem");
+  if (p.m == 0) return Status::success();
+  const bool covers = plan.rows_per_block == (p.m < Gemm::kMaxRows ? p.m : Gemm::kMaxRows) &&
+                      static_cast<std::int64_t>(plan.grid_x) * Gemm::TileShape::kBlockCols >= w.n &&
+                      static_cast<std::int64_t>(plan.grid_y) * plan.rows_per_block >= p.m &&
+                      plan.rows_of_k_per_block > 0 && plan.rows_of_k_per_block % Gemm::TileShape::kStageRows == 0 &&
+                      static_cast<std::int64_t>(plan.grid_z) * plan.rows_of_k_per_block >= plan.k_rows &&
+                      plan.grid_y <= kMaxGridYZ && plan.grid_z <= kMaxGridYZ;
+  if (!covers) return invalid("plan: inconsistent (edited after plan<Gemm>()?); plan this problem again");
+  return Status::success();
 }
 
 }  // namespace detail
 
-/// Computes C = A · dequant(W) on `stream`. Validates first (nothing is launched when the problem is invalid), zero-
-/// fills C on the same stream when the grid accumulates into it, and returns without synchronizing. A launch error
-/// (e.g. no device) comes back as kLaunchFailed with the runtime's message; errors of the kernel itself surface at
-/// the caller's next synchronization, as with any asynchronous launch.
+/// Computes C = A · dequant(W) on `stream` under a plan made by plan<Gemm>() for a problem of this shape (the
+/// pointers may differ from call to call). Validates the problem and checks the plan; nothing is launched when
+/// either is wrong. See the four-argument launch() for the rest.
+/// @ingroup host_api
+template <class Gemm>
+Status launch(const Plan& plan, const GemmProblem& problem, void* workspace, std::size_t workspace_bytes,
+              platform::stream_t stream) {
+  Status s = validate<Gemm>(problem);
+  if (!s.ok()) return s;
+  if constexpr (Gemm::kPoliciesValid) {
+    s = detail::check_plan<Gemm>(plan, problem);
+    if (!s.ok()) return s;
+    return detail::launch_planned<Gemm>(plan, problem, workspace, workspace_bytes, stream);
+  }
+  return s;
+}
+
+/// Computes C = A · dequant(W) on `stream`. Validates first (nothing is launched when the problem is invalid), plans,
+/// zero-fills C on the same stream when the grid accumulates into it, and returns without synchronizing. A launch
+/// error (e.g. no device) comes back as kLaunchFailed with the runtime's message; errors of the kernel itself surface
+/// at the caller's next synchronization, as with any asynchronous launch. M = 0 is a successful no-op.
 /// `workspace` (device memory of `workspace_bytes`) is needed only by ReducePolicies that ask for one (see
 /// workspace_bytes<Gemm>(); ReduceSharedSerial with more than one K block): clear it once with clear_workspace()
 /// after allocating it, then reuse it for every call on the stream.
 /// @ingroup host_api
 template <class Gemm>
 Status launch(const GemmProblem& problem, void* workspace, std::size_t workspace_bytes, platform::stream_t stream) {
-  return detail::dispatch<Gemm>(problem, workspace, workspace_bytes, stream, nullptr, false);
+  Plan p;
+  const Status s = plan<Gemm>(problem, &p);
+  if (!s.ok()) return s;
+  if constexpr (Gemm::kPoliciesValid)
+    return detail::launch_planned<Gemm>(p, problem, workspace, workspace_bytes, stream);
+  return s;
 }
 
 /// launch() for policies that need no workspace (all shipped presets but the deterministic one). A ReducePolicy that
@@ -215,25 +115,18 @@ Status launch(const GemmProblem& problem, platform::stream_t stream) {
       !traits::has_workspace_bytes<typename Gemm::ReducePolicy>::value,
       "launch(problem, stream): this ReducePolicy needs a workspace (it declares workspace_bytes): call "
       "launch(problem, workspace, workspace_bytes, stream) with a workspace of workspace_bytes<Gemm>() bytes");
-  return detail::dispatch<Gemm>(problem, nullptr, 0, stream, nullptr, false);
+  return launch<Gemm>(problem, nullptr, 0, stream);
 }
 
-/// The grid `launch` would use (queries the device for the adaptive tiles; launches nothing).
-/// @ingroup host_api
-template <class Gemm>
-Status launch_shape(const GemmProblem& problem, LaunchShape* shape) {
-  return detail::dispatch<Gemm>(problem, nullptr, 0, nullptr, shape, true);
-}
-
-/// Device workspace `launch<Gemm>` needs for `problem` (0 for most policies). Depends on the shape of the problem and
-/// the device; an engine allocates the largest over its layers and M once.
+/// Device workspace `launch<Gemm>` needs for `problem` (0 for most policies): plan<Gemm>(problem).workspace_bytes.
+/// Depends on the shape of the problem and the device; an engine allocates the largest over its layers and M once.
 /// @ingroup host_api
 template <class Gemm>
 Status workspace_bytes(const GemmProblem& problem, std::size_t* bytes) {
   if (bytes == nullptr) return detail::null("bytes: null");
-  LaunchShape shape;
-  const Status s = launch_shape<Gemm>(problem, &shape);
-  *bytes = s.ok() ? shape.workspace_bytes : 0;
+  Plan p;
+  const Status s = plan<Gemm>(problem, &p);
+  *bytes = s.ok() ? p.workspace_bytes : 0;
   return s;
 }
 

@@ -1,0 +1,175 @@
+#pragma once
+/// @file
+/// Plan: how one kernel runs one problem on one device (rows of M per block, the grid and its K split, whether C is
+/// zero-filled first, the workspace), computed once by plan<Gemm>() and used by both the workspace-size query and
+/// the launch, so that no launch repeats the planning. An engine may keep a plan per (layer, M) and launch with it
+/// (launch(plan, problem, ...), host/launch.hpp): the per-call cost is then the problem's checks and the launch.
+
+#include <cstddef>
+#include <type_traits>
+
+#include "../detail/checks.hpp"
+#include "../kernel/gemm_kernel.hpp"
+#include "../kernel/params.hpp"
+#include "../kernel/scheduler.hpp"
+#include "../policy/traits.hpp"
+#include "../problem.hpp"
+#include "../status.hpp"
+#include "device_info.hpp"
+#include "validate.hpp"
+
+OPT4GPTQ_NAMESPACE_BEGIN
+
+/// @ingroup host_api
+struct Plan {
+  int rows_per_block = 0;  ///< rows of M per block (1..8); 0 for M = 0 (nothing is launched)
+  int grid_x = 0;          ///< column tiles
+  int grid_y = 0;          ///< chunks of M
+  int grid_z = 0;          ///< K blocks
+  int rows_of_k_per_block = 0;
+  bool zero_fill_output = false;    ///< the host API zero-fills C before the kernel
+  std::size_t workspace_bytes = 0;  ///< device workspace the ReducePolicy needs for this grid
+  // What the plan was made for: launch(plan, problem) rejects a problem that differs.
+  int m = 0;
+  int n = 0;
+  int k_rows = 0;  ///< rows of packed weights: k, or the act-order layout's k_rows_max
+  bool act_order = false;
+  const void* kernel = nullptr;  ///< identifies the kernel type the plan is for
+};
+
+namespace detail {
+
+/// One address per kernel type: a plan made for one kernel is not launched with another.
+template <class Gemm>
+struct KernelIdentity {
+  static constexpr char tag = 0;
+};
+
+/// Calls `f(std::integral_constant<int, kRows>, std::bool_constant<kActOrder>)` for the entry point that runs
+/// `rows_per_block` rows of M per block: exact row counts for M <= 8 (no wasted rows in the common decode sizes);
+/// larger M runs in chunks of 8, the last chunk padded with zero rows that are computed but never written.
+template <class Gemm, class F>
+Status with_entry_point(int rows_per_block, bool act_order, F&& f) {
+  static_assert(Gemm::kMaxRows == 8, "with_entry_point covers row counts 1..8");
+  auto rows = [&](auto kRows) {
+    return act_order ? f(kRows, std::bool_constant<true>{}) : f(kRows, std::bool_constant<false>{});
+  };
+  switch (rows_per_block) {
+    case 1: return rows(std::integral_constant<int, 1>{});
+    case 2: return rows(std::integral_constant<int, 2>{});
+    case 3: return rows(std::integral_constant<int, 3>{});
+    case 4: return rows(std::integral_constant<int, 4>{});
+    case 5: return rows(std::integral_constant<int, 5>{});
+    case 6: return rows(std::integral_constant<int, 6>{});
+    case 7: return rows(std::integral_constant<int, 7>{});
+    default: return rows(std::integral_constant<int, 8>{});
+  }
+}
+
+/// The plan of a problem that passed validate<Gemm>().
+template <class Gemm>
+Status plan_valid(const GemmProblem& p, const DeviceInfo* device, Plan* plan) {
+  using Scheduler = typename Gemm::Scheduler;
+  const QuantizedWeights& w = *p.weights;
+  Plan out;
+  out.m = p.m;
+  out.n = w.n;
+  out.k_rows = w.packed_rows();
+  out.act_order = w.act_order != nullptr;
+  out.kernel = &KernelIdentity<Gemm>::tag;
+  if (p.m == 0) {  // an idle rank or an empty expert: nothing to compute, nothing to write, nothing launched
+    *plan = out;
+    return Status::success();
+  }
+  out.rows_per_block = p.m < Gemm::kMaxRows ? p.m : Gemm::kMaxRows;
+  int resident = 0;
+  if constexpr (Scheduler::kNeedsResidentBlocks) {
+    DeviceInfo current;
+    if (device == nullptr) {
+      const Status s = current_device_info(&current);
+      if (!s.ok()) return s;
+      device = &current;
+    }
+    int per_sm = 0;
+    const Status s = with_entry_point<Gemm>(out.rows_per_block, out.act_order, [&](auto kRows, auto kActOrder) {
+      constexpr int R = decltype(kRows)::value;
+      constexpr bool A = decltype(kActOrder)::value;
+      return blocks_per_multiprocessor<Gemm, R, A>(dequant_gemm_kernel<Gemm, R, A>, Gemm::kThreads, device->device,
+                                                   &per_sm);
+    });
+    if (!s.ok()) return s;
+    resident = device->multiprocessors * per_sm;
+  }
+  GridPlan grid;
+  const Status s = Scheduler::plan_grid(out.m, out.n, out.k_rows, out.rows_per_block, resident, &grid);
+  if (!s.ok()) return s;
+  out.grid_x = grid.x;
+  out.grid_y = grid.y;
+  out.grid_z = grid.z;
+  out.rows_of_k_per_block = grid.rows_of_k_per_block;
+  out.zero_fill_output = Gemm::ReducePolicy::accumulates_into_output(grid.z);
+  out.workspace_bytes =
+      reduce_workspace_bytes<typename Gemm::ReducePolicy>(Scheduler::reduce_geometry(grid, out.rows_per_block));
+  *plan = out;
+  return Status::success();
+}
+
+/// The device's view of a validated problem under `plan`.
+inline KernelParams make_params(const GemmProblem& p, const Plan& plan, void* workspace) {
+  const QuantizedWeights& w = *p.weights;
+  KernelParams params{};
+  params.a = p.a;
+  params.lda = p.lda_or_dense();
+  params.qweight = reinterpret_cast<const std::uint32_t*>(w.packed());
+  params.ldq = w.ldq_or_dense();
+  params.qzeros = reinterpret_cast<const std::uint32_t*>(w.qzeros);
+  params.ldz = w.ldz_or_dense();
+  params.scales = w.scales;
+  params.lds = w.lds_or_dense();
+  params.c = p.c;
+  params.ldc = p.ldc_or_dense();
+  params.m = p.m;
+  params.n = w.n;
+  params.k_rows = plan.k_rows;
+  params.group_size = w.group_size > 0 ? w.group_size : plan.k_rows;
+  params.zero_word_offset = format::zero_word_offset(w.zero_format);
+  params.rows_per_block = plan.rows_of_k_per_block;
+  params.whole_k = plan.grid_z == 1;
+  if (w.act_order) {
+    params.perm = w.act_order->perm;
+    params.word_group = w.act_order->word_group;
+    params.act_order_info = w.act_order->info;
+    params.act_order_k = w.k;
+    params.act_order_groups = w.act_order->num_groups;
+  }
+  params.workspace = workspace;
+  return params;
+}
+
+}  // namespace detail
+
+/// Checks the problem (validate<Gemm>()) and plans it for `device`, which must describe the current device (the
+/// occupancy query asks the runtime about the current one). Launches nothing. M = 0 gives an empty plan.
+/// @ingroup host_api
+template <class Gemm>
+Status plan(const GemmProblem& problem, const DeviceInfo& device, Plan* out) {
+  if (out == nullptr) return detail::null("plan: null");
+  const Status s = validate<Gemm>(problem);
+  if (!s.ok()) return s;
+  if constexpr (Gemm::kPoliciesValid) return detail::plan_valid<Gemm>(problem, &device, out);
+  return s;
+}
+
+/// plan() for the current device (current_device_info(), cached per device; only queried by schedulers that size
+/// the grid to the GPU).
+/// @ingroup host_api
+template <class Gemm>
+Status plan(const GemmProblem& problem, Plan* out) {
+  if (out == nullptr) return detail::null("plan: null");
+  const Status s = validate<Gemm>(problem);
+  if (!s.ok()) return s;
+  if constexpr (Gemm::kPoliciesValid) return detail::plan_valid<Gemm>(problem, nullptr, out);
+  return s;
+}
+
+OPT4GPTQ_NAMESPACE_END

@@ -1,0 +1,125 @@
+#pragma once
+/// @file
+/// GemmKernel: a dequant-GEMM composed of three slots, and its `__global__` entry point.
+///  - the Mainloop (kernel/mainloop_simt.hpp) streams the weights of a block's work, dequantizes them with its codec
+///    and leaves per-thread partial sums;
+///  - the ReducePolicy (policy/reduce.hpp) turns the partial sums into C;
+///  - the Scheduler (kernel/scheduler.hpp) plans the grid, the K split and the split-K workspace, and maps each block
+///    to its work.
+/// The kernel only wires them together and checks that they agree; DequantGemm (kernel/dequant_gemm.hpp) is the
+/// paper's composition. No thread leaves early once a block has started work: ReducePolicies may synchronize.
+/// @ingroup kernel
+
+#include <type_traits>
+
+#include "../detail/checks.hpp"
+#include "../platform.hpp"
+#include "../policy/reduce.hpp"
+#include "../policy/traits.hpp"
+#include "../problem.hpp"
+#include "../status.hpp"
+#include "params.hpp"
+
+OPT4GPTQ_NAMESPACE_BEGIN
+
+namespace detail {
+/// The ReducePolicy's shared storage, or nothing when a policy failed its checks (so that a broken policy yields
+/// its static_assert message and no follow-up errors).
+template <class Reduce, class Tile, int kRows, bool kValid>
+struct reduce_storage {
+  using type = typename Reduce::template SharedStorage<Tile, kRows>;
+};
+template <class Reduce, class Tile, int kRows>
+struct reduce_storage<Reduce, Tile, kRows, false> {
+  struct type {};
+};
+
+/// A mainloop's LoadPolicy and MathPolicy, re-exported by the kernel; void for a mainloop that has none.
+template <class Mainloop, class = void>
+struct mainloop_load_policy {
+  using type = void;
+};
+template <class Mainloop>
+struct mainloop_load_policy<Mainloop, std::void_t<typename Mainloop::LoadPolicy>> {
+  using type = typename Mainloop::LoadPolicy;
+};
+template <class Mainloop, class = void>
+struct mainloop_math_policy {
+  using type = void;
+};
+template <class Mainloop>
+struct mainloop_math_policy<Mainloop, std::void_t<typename Mainloop::MathPolicy>> {
+  using type = typename Mainloop::MathPolicy;
+};
+}  // namespace detail
+
+/// @ingroup kernel
+/// The kernel composed of a mainloop, a ReducePolicy and a scheduler. `kPoliciesValid` is false (after readable
+/// static_assert messages) when a policy breaks its contract; the body is then not instantiated, so no other errors
+/// follow.
+template <class Mainloop_, class Reduce, class Scheduler_>
+struct GemmKernel {
+  using Mainloop = Mainloop_;
+  using ReducePolicy = Reduce;
+  using Scheduler = Scheduler_;
+  using TileShape = typename Mainloop::TileShape;
+  using Codec = typename Mainloop::Codec;
+  using LoadPolicy = typename detail::mainloop_load_policy<Mainloop>::type;
+  using MathPolicy = typename detail::mainloop_math_policy<Mainloop>::type;
+
+  static_assert(std::is_same_v<typename Scheduler::TileShape, TileShape>,
+                "GemmKernel: the scheduler plans its grid for another tile than the mainloop's (compose them with the "
+                "same TileShape, e.g. SplitKScheduler<Tile> with MainloopSimt<..., Tile, ...>)");
+
+  static constexpr bool kPoliciesValid = Mainloop::kPoliciesValid && check_reduce_policy<Reduce>();
+  static constexpr int kThreads = Mainloop::kThreads;
+  static constexpr int kMaxRows = Mainloop::kMaxRows;
+
+  /// The ReducePolicy's storage overlays the mainloop's: the reduction starts after the last stage.
+  template <int kRows>
+  union SharedStorage {
+    typename Mainloop::template SharedStorage<kRows> mainloop;
+    typename detail::reduce_storage<Reduce, TileShape, kRows, kPoliciesValid>::type reduce;
+  };
+
+  /// Static shared memory is limited to 48 KiB per block on NVIDIA (AMD allows 64 KiB); say so before ptxas does.
+  static constexpr std::size_t kSharedBytes = sizeof(SharedStorage<kMaxRows>);
+  static_assert(!kPoliciesValid || kSharedBytes <= 48 * 1024,
+                "GemmKernel: the tile needs more than 48 KiB of shared memory at 8 rows of M (staging: 16 bytes per "
+                "8 rows of K per row of M; the ReducePolicy's storage on top): use a smaller kChunkK or fewer threads");
+
+  /// What this kernel can run, beyond the problem's own rules (check_problem): the grid's limit on M chunks, then
+  /// the mainloop's widths and alignments. The message names the argument. validate<Gemm>() calls it after
+  /// check_problem().
+  static Status can_implement(const GemmProblem& p) {
+    static_assert(detail::kMaxGridYZ * kMaxRows == 524280, "the message below names the row limit");
+    if (p.m > detail::kMaxGridYZ * kMaxRows)
+      return detail::invalid("problem.m: too large for one launch (more than 524280 rows)");
+    return Mainloop::can_implement(p);
+  }
+
+  template <int kRows, bool kActOrder>
+  OPT4GPTQ_DEVICE static void run(const KernelParams& p, SharedStorage<kRows>& smem) {
+    if constexpr (kPoliciesValid) {
+      // The mainloop hands its accumulators to the reduction in place (no copy: the same live ranges as one
+      // function), and where they belong; the scheduler adds the split-K context.
+      Mainloop::template run<kRows, kActOrder>(
+          p, Scheduler::template work<kRows>(p), smem.mainloop, [&](const float(&acc)[kRows][4], auto&& where) {
+            using ReduceStorage = typename detail::reduce_storage<Reduce, TileShape, kRows, true>::type;
+            if constexpr (!std::is_empty_v<ReduceStorage>) __syncthreads();  // the reduce storage overlays
+            ThreadOutput out = where();
+            Scheduler::split_k_context(p, out);
+            Reduce::template reduce<TileShape, kRows>(smem.reduce, acc, out);
+          });
+    }
+  }
+};
+
+/// The `__global__` entry point: one per (kernel, rows of M per block, act-order).
+template <class Gemm, int kRows, bool kActOrder>
+__global__ static void __launch_bounds__(Gemm::kThreads) dequant_gemm_kernel(const KernelParams params) {
+  __shared__ typename Gemm::template SharedStorage<kRows> smem;
+  Gemm::template run<kRows, kActOrder>(params, smem);
+}
+
+OPT4GPTQ_NAMESPACE_END
