@@ -347,3 +347,28 @@ TEST_CASE("NVIDIA InlineAsm, Half2 and SharedBuffered in PTX", "[codegen][nvidia
       }
     }
 }
+
+TEST_CASE("the matrix instructions: mma.sync in sm_80/sm_90 PTX, v_mfma on gfx90a/gfx940, none on gfx906",
+          "[codegen][mma]") {
+  if (OPT4GPTQ_CODEGEN_NVIDIA) {
+    for (const char* arch : {"sm_80", "sm_90"}) {
+      INFO(arch);
+      const std::string ptx = read_file(std::string(OPT4GPTQ_CODEGEN_DIR) + "/mma_" + arch + ".ptx");
+      CHECK(ptx.find("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32") != std::string::npos);
+    }
+  }
+  if (OPT4GPTQ_CODEGEN_AMD) {
+    for (const char* arch : {"gfx90a", "gfx940"}) {
+      INFO(arch);
+      const std::string s = read_file(std::string(OPT4GPTQ_CODEGEN_DIR) + "/mma_" + arch + ".s");
+      // LLVM spells it v_mfma_f32_16x16x16f16 on gfx90a and v_mfma_f32_16x16x16_f16 on gfx940.
+      CHECK(std::regex_search(s, std::regex("v_mfma_f32_16x16x16_?f16")));
+    }
+    // The DCU Z100's ISA has no matrix instructions: none of the gfx906 kernels contains one.
+    for (const Combination& c : combinations()) {
+      INFO("gfx906 combination " << c.index << " (" << c.name << ")");
+      CHECK(read_file(amd_file("gfx906", c)).find("v_mfma") == std::string::npos);
+    }
+  }
+  if (!OPT4GPTQ_CODEGEN_NVIDIA && !OPT4GPTQ_CODEGEN_AMD) WARN("no hipcc and no nvcc: codegen test skipped");
+}

@@ -386,6 +386,13 @@ TEST_CASE("a plan made once serves every call of its shape, and no other", "[gpu
   CHECK(for_device.grid_z == planned.grid_z);
   CHECK(for_device.rows_of_k_per_block == planned.rows_of_k_per_block);
   CHECK(for_device.workspace_bytes == planned.workspace_bytes);
+  // Facts of another device than the current one are refused (the occupancy query asks about the current one).
+  DeviceInfo other = device;
+  other.device = device.device + 1;
+  Plan for_other;
+  const Status refused = plan<G>(p, other, &for_other);
+  CHECK(refused.code == StatusCode::kInvalidArgument);
+  CHECK(std::string(refused.message).rfind("device:", 0) == 0);
 
   // launch(problem) plans the same grid: the same bits.
   REQUIRE(launch<G>(p, nullptr).ok());

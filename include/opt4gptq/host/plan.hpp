@@ -89,6 +89,16 @@ Status plan_valid(const GemmProblem& p, const DeviceInfo* device, Plan* plan) {
       const Status s = current_device_info(&current);
       if (!s.ok()) return s;
       device = &current;
+    } else {
+      // The occupancy query asks the runtime about the current device: facts of another one would be cached and
+      // planned under the wrong device.
+      int current_index = 0;
+      const platform::native_error_t e = platform::current_device(&current_index);
+      if (e != platform::kNativeSuccess) return runtime_error(e);
+      if (device->device != current_index)
+        return invalid(
+            "device: describes another device than the current one (plan on the device that will run the "
+            "launch, e.g. with current_device_info())");
     }
     int per_sm = 0;
     const Status s = with_entry_point<Gemm>(out.rows_per_block, out.act_order, [&](auto kRows, auto kActOrder) {
