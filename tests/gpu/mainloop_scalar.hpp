@@ -7,6 +7,8 @@
 
 #include <opt4gptq/opt4gptq.hpp>
 
+#include <utility>
+
 namespace test {
 
 template <class Tile, class Codec_ = opt4gptq::CodecInt4>
@@ -15,6 +17,12 @@ struct MainloopScalar {
   using Codec = Codec_;
   static constexpr int kThreads = Tile::kThreads;
   static constexpr int kMaxRows = 8;
+  using EntryRows = std::integer_sequence<int, 1, 2, 3, 4, 5, 6, 7, 8>;
+  static constexpr int rows_per_block(int m) { return m < kMaxRows ? m : kMaxRows; }
+  template <class Reduce>
+  static constexpr bool reduce_policy_valid() {
+    return opt4gptq::check_reduce_policy<Reduce>();
+  }
   static constexpr bool kPoliciesValid = true;
 
   template <int kRows>

@@ -58,7 +58,7 @@ Status check_plan(const Plan& plan, const GemmProblem& p) {
   if (plan.m != p.m || plan.n != w.n || plan.k_rows != w.packed_rows() || plan.act_order != (w.act_order != nullptr))
     return invalid("plan: made for another problem shape (m, n, k or act-order differ); plan this problem");
   if (p.m == 0) return Status::success();
-  const bool covers = plan.rows_per_block == (p.m < Gemm::kMaxRows ? p.m : Gemm::kMaxRows) &&
+  const bool covers = plan.rows_per_block == Gemm::rows_per_block(p.m) &&
                       static_cast<std::int64_t>(plan.grid_x) * Gemm::TileShape::kBlockCols >= w.n &&
                       static_cast<std::int64_t>(plan.grid_y) * plan.rows_per_block >= p.m &&
                       plan.rows_of_k_per_block > 0 && plan.rows_of_k_per_block % Gemm::TileShape::kStageRows == 0 &&

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <type_traits>
+#include <utility>
 
 #include "../detail/checks.hpp"
 #include "../kernel/gemm_kernel.hpp"
@@ -45,25 +46,21 @@ struct KernelIdentity {
   static constexpr char tag = 0;
 };
 
-/// Calls `f(std::integral_constant<int, kRows>, std::bool_constant<kActOrder>)` for the entry point that runs
-/// `rows_per_block` rows of M per block: exact row counts for M <= 8 (no wasted rows in the common decode sizes);
-/// larger M runs in chunks of 8, the last chunk padded with zero rows that are computed but never written.
+/// Calls `f(std::integral_constant<int, kRows>, std::bool_constant<kActOrder>)` for the entry point of
+/// `rows_per_block` rows of M per block (one of Gemm::EntryRows; Gemm::rows_per_block(m) says which a call uses).
+template <class Gemm, class F, int... kRows>
+Status with_entry_point_of(int rows_per_block, bool act_order, F&& f, std::integer_sequence<int, kRows...>) {
+  Status s = invalid("plan: no entry point of this kernel runs that many rows of M per block");
+  auto call = [&](auto rows) {
+    s = act_order ? f(rows, std::bool_constant<true>{}) : f(rows, std::bool_constant<false>{});
+    return true;
+  };
+  (void)((rows_per_block == kRows && call(std::integral_constant<int, kRows>{})) || ...);
+  return s;
+}
 template <class Gemm, class F>
 Status with_entry_point(int rows_per_block, bool act_order, F&& f) {
-  static_assert(Gemm::kMaxRows == 8, "with_entry_point covers row counts 1..8");
-  auto rows = [&](auto kRows) {
-    return act_order ? f(kRows, std::bool_constant<true>{}) : f(kRows, std::bool_constant<false>{});
-  };
-  switch (rows_per_block) {
-    case 1: return rows(std::integral_constant<int, 1>{});
-    case 2: return rows(std::integral_constant<int, 2>{});
-    case 3: return rows(std::integral_constant<int, 3>{});
-    case 4: return rows(std::integral_constant<int, 4>{});
-    case 5: return rows(std::integral_constant<int, 5>{});
-    case 6: return rows(std::integral_constant<int, 6>{});
-    case 7: return rows(std::integral_constant<int, 7>{});
-    default: return rows(std::integral_constant<int, 8>{});
-  }
+  return with_entry_point_of<Gemm>(rows_per_block, act_order, f, typename Gemm::EntryRows{});
 }
 
 /// The plan of a problem that passed validate<Gemm>().
@@ -81,7 +78,7 @@ Status plan_valid(const GemmProblem& p, const DeviceInfo* device, Plan* plan) {
     *plan = out;
     return Status::success();
   }
-  out.rows_per_block = p.m < Gemm::kMaxRows ? p.m : Gemm::kMaxRows;
+  out.rows_per_block = Gemm::rows_per_block(p.m);
   int resident = 0;
   if constexpr (Scheduler::kNeedsResidentBlocks) {
     DeviceInfo current;

@@ -71,9 +71,11 @@ struct GemmKernel {
                 "GemmKernel: the scheduler plans its grid for another tile than the mainloop's (compose them with the "
                 "same TileShape, e.g. SplitKScheduler<Tile> with MainloopSimt<..., Tile, ...>)");
 
-  static constexpr bool kPoliciesValid = Mainloop::kPoliciesValid && check_reduce_policy<Reduce>();
+  static constexpr bool kPoliciesValid = Mainloop::kPoliciesValid && Mainloop::template reduce_policy_valid<Reduce>();
   static constexpr int kThreads = Mainloop::kThreads;
   static constexpr int kMaxRows = Mainloop::kMaxRows;
+  using EntryRows = typename Mainloop::EntryRows;
+  static constexpr int rows_per_block(int m) { return Mainloop::rows_per_block(m); }
 
   /// The ReducePolicy's storage overlays the mainloop's: the reduction starts after the last stage.
   template <int kRows>
@@ -102,12 +104,13 @@ struct GemmKernel {
   OPT4GPTQ_DEVICE static void run(const KernelParams& p, SharedStorage<kRows>& smem) {
     if constexpr (kPoliciesValid) {
       // The mainloop hands its accumulators to the reduction in place (no copy: the same live ranges as one
-      // function), and where they belong; the scheduler adds the split-K context.
+      // function), and where they belong; the scheduler adds the split-K context. Accumulators and output are the
+      // mainloop's types (float[kRows][4] and ThreadOutput for MainloopSimt): the ReducePolicy must take them.
       Mainloop::template run<kRows, kActOrder>(
-          p, Scheduler::template work<kRows>(p), smem.mainloop, [&](const float(&acc)[kRows][4], auto&& where) {
+          p, Scheduler::template work<kRows>(p), smem.mainloop, [&](const auto& acc, auto&& where) {
             using ReduceStorage = typename detail::reduce_storage<Reduce, TileShape, kRows, true>::type;
             if constexpr (!std::is_empty_v<ReduceStorage>) __syncthreads();  // the reduce storage overlays
-            ThreadOutput out = where();
+            auto out = where();
             Scheduler::split_k_context(p, out);
             Reduce::template reduce<TileShape, kRows>(smem.reduce, acc, out);
           });

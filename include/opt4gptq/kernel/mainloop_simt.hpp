@@ -17,6 +17,9 @@
 /// struct MyMainloop {
 ///   using TileShape = ...;  using Codec = ...;       // the tile the ReducePolicy sees; the bit width it reads
 ///   static constexpr int kThreads, kMaxRows;          // threads per block; rows of M per block, at most
+///   using EntryRows = std::integer_sequence<int, ...>;  // the rows-per-block entry points that exist
+///   static constexpr int rows_per_block(int m);       // the entry point a call of m >= 1 rows uses
+///   template <class Reduce> static constexpr bool reduce_policy_valid();  // the ReducePolicy contract it serves
 ///   static constexpr bool kPoliciesValid;             // false after a policy's static_assert: body not instantiated
 ///   template <int kRows> struct SharedStorage;        // overlaid with the ReducePolicy's storage
 ///   static Status can_implement(const GemmProblem&);  // its alignments; the message names the argument
@@ -29,6 +32,7 @@
 /// @ingroup kernel
 
 #include <type_traits>
+#include <utility>
 
 #include "../codec/int4.hpp"
 #include "../detail/checks.hpp"
@@ -66,6 +70,16 @@ struct MainloopSimt {
   static constexpr bool kPoliciesValid = check_load_policy<Load>() && check_math_policy<Math>();
   static constexpr int kThreads = Tile::kThreads;
   static constexpr int kMaxRows = 8;  ///< rows of M per block; larger M runs in chunks along grid y
+  /// The entry points that exist (rows of M per block), and the one a call of m rows uses: exact row counts up to 8
+  /// (no wasted rows in the common decode sizes); larger M runs in chunks of 8, the last padded with zero rows that
+  /// are computed but never written.
+  using EntryRows = std::integer_sequence<int, 1, 2, 3, 4, 5, 6, 7, 8>;
+  static constexpr int rows_per_block(int m) { return m < kMaxRows ? m : kMaxRows; }
+  /// The ReducePolicy contract this mainloop's accumulators meet: per thread float[kRows][4] and a ThreadOutput.
+  template <class Reduce>
+  static constexpr bool reduce_policy_valid() {
+    return check_reduce_policy<Reduce>();
+  }
 
   template <int kRows>
   struct SharedStorage {

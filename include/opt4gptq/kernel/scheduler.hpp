@@ -13,7 +13,7 @@
 ///   static ReduceGeometry reduce_geometry(const GridPlan& grid, int rows_per_block);
 ///   template <int kRows> __device__ static Work<kRows> work(const KernelParams& p);  // m0(), block_col(), k_begin(),
 ///                                                                                  // k_end() of the block's work
-///   __device__ static void split_k_context(const KernelParams& p, ThreadOutput& out);
+///   template <class Output> __device__ static void split_k_context(const KernelParams& p, Output& out);
 /// };
 /// @endcode
 /// @ingroup kernel
@@ -115,7 +115,8 @@ struct SplitKScheduler {
 
   /// The split-K fields of a thread's output: read from the grid where the reduction needs them, not kept live
   /// through the mainloop.
-  OPT4GPTQ_DEVICE static void split_k_context(const KernelParams& p, ThreadOutput& out) {
+  template <class Output>
+  OPT4GPTQ_DEVICE static void split_k_context(const KernelParams& p, Output& out) {
     out.whole_k = p.whole_k != 0;
     out.tile = static_cast<int>(blockIdx.y * gridDim.x + blockIdx.x);
     out.tiles = static_cast<int>(gridDim.x * gridDim.y);
