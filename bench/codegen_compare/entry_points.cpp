@@ -11,50 +11,24 @@ namespace {
 using namespace opt4gptq;
 template <int I>
 struct Kernel;
-template <>
-struct Kernel<0> {
-  using type = DequantGemm<LoadScalar, ReduceGlobalAtomic, MathBuiltin>;
-};
-template <>
-struct Kernel<1> {
-  using type = DequantGemm<LoadScalar, ReduceGlobalAtomic, MathInlineAsm>;
-};
-template <>
-struct Kernel<2> {
-  using type = DequantGemm<LoadHalf2, ReduceGlobalAtomic, MathBuiltin>;
-};
-template <>
-struct Kernel<3> {
-  using type = DequantGemm<LoadHalf2, ReduceGlobalAtomic, MathInlineAsm>;
-};
-template <>
-struct Kernel<4> {
-  using type = DequantGemm<LoadScalar, ReduceSharedBuffered, MathBuiltin>;
-};
-template <>
-struct Kernel<5> {
-  using type = DequantGemm<LoadScalar, ReduceSharedBuffered, MathInlineAsm>;
-};
-template <>
-struct Kernel<6> {
-  using type = DequantGemm<LoadHalf2, ReduceSharedBuffered, MathBuiltin>;
-};
-template <>
-struct Kernel<7> {
-  using type = DequantGemm<LoadHalf2, ReduceSharedBuffered, MathInlineAsm>;
-};
-template <>
-struct Kernel<8> {
-  using type = user::CustomGemm;
-};
-template <>
-struct Kernel<9> {
-  using type = DequantGemm<LoadVec8, ReduceSharedBuffered, MathDot2F32>;
-};
-template <>
-struct Kernel<10> {
-  using type = presets::Deterministic;
-};
+// The list of tests/test_kernels.def, spelled out: the base revision may predate that file, or lack a kernel of it.
+#define OPT4GPTQ_COMPARE(I, ...) \
+  template <>                    \
+  struct Kernel<I> {             \
+    using type = __VA_ARGS__;    \
+  };
+OPT4GPTQ_COMPARE(0, DequantGemm<LoadScalar, ReduceGlobalAtomic, MathBuiltin>)
+OPT4GPTQ_COMPARE(1, DequantGemm<LoadScalar, ReduceGlobalAtomic, MathInlineAsm>)
+OPT4GPTQ_COMPARE(2, DequantGemm<LoadHalf2, ReduceGlobalAtomic, MathBuiltin>)
+OPT4GPTQ_COMPARE(3, DequantGemm<LoadHalf2, ReduceGlobalAtomic, MathInlineAsm>)
+OPT4GPTQ_COMPARE(4, DequantGemm<LoadScalar, ReduceSharedBuffered, MathBuiltin>)
+OPT4GPTQ_COMPARE(5, DequantGemm<LoadScalar, ReduceSharedBuffered, MathInlineAsm>)
+OPT4GPTQ_COMPARE(6, DequantGemm<LoadHalf2, ReduceSharedBuffered, MathBuiltin>)
+OPT4GPTQ_COMPARE(7, DequantGemm<LoadHalf2, ReduceSharedBuffered, MathInlineAsm>)
+OPT4GPTQ_COMPARE(8, user::CustomGemm)
+OPT4GPTQ_COMPARE(9, DequantGemm<LoadVec8, ReduceSharedBuffered, MathDot2F32>)
+OPT4GPTQ_COMPARE(10, presets::Deterministic)
+#undef OPT4GPTQ_COMPARE
 using Gemm = Kernel<OPT4GPTQ_COMPARE_KERNEL>::type;
 template <int kRows, bool kActOrder>
 void* entry() {
