@@ -1,11 +1,12 @@
 // opt4gptq benchmark: the paper's ablation (Baseline, SMB, VML, ILA, Opt4GPTQ, and faster presets) on the linear
-// layers of the paper's six models plus one large layer, for M = 1..64, against three yardsticks measured in the same
+// layers of the paper's six models plus one large layer, for M = 1..128, against three yardsticks measured in the same
 // run: the device-to-device copy bandwidth, a read-only kernel streaming the same bytes, and the dense fp16 GEMM of
 // the same shape (cuBLAS; hipBLAS on AMD when present).
 //
-//   bench_gemm --out DIR [--quick] [--reps N] [--m 1,2,4] [--filter TEXT]
+//   bench_gemm --out DIR [--quick] [--reps N] [--m 1,2,4] [--filter TEXT] [--kernels NAME,NAME]
+//   (--filter: only the models whose name contains TEXT; --kernels: only these kernels, e.g. Opt4GPTQ,TensorCore)
 //
-// Timing: device events; warm-up first; weights rotated over copies totalling more than 2.5x the L2 cache, so every
+// Timing: device events; warm-up first; weights rotated over copies totalling more than 4.5x the L2 cache, so every
 // call streams its weights from memory. Back to back (columns ending in `_b2b`, and the older `us` and `dense_us`):
 // the median over `reps` of (time of a batch of back-to-back calls) / (calls in the batch), which is what an engine
 // that queues kernels sees. Graph replay (`us_graph`, `read_ref_us`, `cublas_us`, and the older `read_ref_us_graph`
@@ -52,6 +53,8 @@ namespace {
   } while (0)
 
 // ---- what is measured -----------------------------------------------------------------------------------------
+/// The weights of one point are rotated over copies of more than this many times the L2 cache (and 128 MB).
+constexpr double kRotateL2Factor = 4.5;
 struct LayerShape {
   const char* model;
   const char* layer;
@@ -275,11 +278,23 @@ struct Named {
   using Gemm = G;
   const char* name;
 };
+// The matrix-core presets where every target of the build has matrix instructions (NVIDIA: this benchmark is built
+// for sm_80+; AMD: not with gfx906 among the targets, where they are a compile-time error).
+// clang-format off
+#if defined(OPT4GPTQ_BACKEND_CUDA) || defined(OPT4GPTQ_BENCH_ALL_TARGETS_HAVE_MATRIX_CORES)
+#define OPT4GPTQ_BENCH_MATRIX_CORE_PRESETS \
+  , Named<opt4gptq::presets::TensorCore>{"TensorCore"}, \
+  Named<opt4gptq::presets::TensorCoreDeterministic>{"TensorCoreDeterministic"}
+#else
+#define OPT4GPTQ_BENCH_MATRIX_CORE_PRESETS
+#endif
 const auto kPresets =
     std::make_tuple(Named<opt4gptq::presets::Baseline>{"Baseline"}, Named<opt4gptq::presets::Smb>{"SMB"},
                     Named<opt4gptq::presets::Vml>{"VML"}, Named<opt4gptq::presets::Ila>{"ILA"},
                     Named<opt4gptq::presets::Opt4Gptq>{"Opt4GPTQ"},
-                    Named<opt4gptq::presets::Deterministic>{"Deterministic"} OPT4GPTQ_BENCH_EXTRA_PRESETS);
+                    Named<opt4gptq::presets::Deterministic>{"Deterministic"}
+                    OPT4GPTQ_BENCH_MATRIX_CORE_PRESETS OPT4GPTQ_BENCH_EXTRA_PRESETS);
+// clang-format on
 
 struct Row {
   const LayerShape* shape;
@@ -301,14 +316,30 @@ std::vector<int> parse_list(const char* s) {
   return v;
 }
 
+std::vector<std::string> parse_names(const char* s) {
+  std::vector<std::string> v;
+  std::string current;
+  for (const char* p = s;; ++p) {
+    if (*p == ',' || *p == '\0') {
+      if (!current.empty()) v.push_back(current);
+      current.clear();
+      if (*p == '\0') break;
+    } else {
+      current += *p;
+    }
+  }
+  return v;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string out = ".";
   bool quick = false;
   int reps = 50;
-  std::vector<int> ms = {1, 2, 4, 8, 16, 32, 64};
+  std::vector<int> ms = {1, 2, 4, 8, 16, 32, 64, 128};
   std::string filter;
+  std::vector<std::string> kernels;  // empty: all
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--out" && i + 1 < argc)
@@ -321,8 +352,12 @@ int main(int argc, char** argv) {
       ms = parse_list(argv[++i]);
     else if (a == "--filter" && i + 1 < argc)
       filter = argv[++i];
+    else if (a == "--kernels" && i + 1 < argc)
+      kernels = parse_names(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: bench_gemm --out DIR [--quick] [--reps N] [--m 1,2,4] [--filter TEXT]\n");
+      std::fprintf(stderr,
+                   "usage: bench_gemm --out DIR [--quick] [--reps N] [--m 1,2,4] [--filter TEXT] "
+                   "[--kernels NAME,NAME]\n");
       return 2;
     }
   }
@@ -341,7 +376,7 @@ int main(int argc, char** argv) {
   CHECK_RT(platform::device_name(0, device, sizeof(device)));
   CHECK_RT(platform::l2_cache_bytes(0, &l2));
   (void)platform::driver_version(&driver);
-  const double rotate_bytes = std::max(2.5 * l2, 128.0e6);
+  const double rotate_bytes = std::max(kRotateL2Factor * l2, 128.0e6);
 
   // Copy bandwidth in this run: 1 GiB device to device, bytes read + written.
   double copy_gbps = 0;
@@ -520,6 +555,7 @@ int main(int argc, char** argv) {
             (
                 [&](auto p) {
                   using Gemm = typename decltype(p)::Gemm;
+                  if (!kernels.empty() && std::find(kernels.begin(), kernels.end(), p.name) == kernels.end()) return;
                   auto problem_for = [&](int slot) {
                     opt4gptq::GemmProblem pr;
                     pr.m = m;
@@ -601,8 +637,9 @@ int main(int argc, char** argv) {
   std::fprintf(json,
                "{\n  \"device\": \"%s\",\n  \"backend\": \"%s\",\n  \"driver_version\": %d,\n  \"date\": \"%s\",\n"
                "  \"l2_bytes\": %d,\n  \"copy_gbps\": %.1f,\n  \"dense_library\": \"%s\",\n  \"group_size\": %d,\n"
-               "  \"reps\": %d,\n  \"rows\": [\n",
-               device, platform::kBackendName, driver, date, l2, copy_gbps, bench::DenseGemm::name(), kGroupSize, reps);
+               "  \"reps\": %d,\n  \"rotate_l2_factor\": %.1f,\n  \"rows\": [\n",
+               device, platform::kBackendName, driver, date, l2, copy_gbps, bench::DenseGemm::name(), kGroupSize, reps,
+               kRotateL2Factor);
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const Row& r = rows[i];
     const auto& y = find_yardstick(r.shape);

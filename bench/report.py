@@ -46,6 +46,93 @@ def fmt(x, digits=1):
     return f"{x:.{digits}f}"
 
 
+TENSOR_CORE_TARGETS = {8: 60, 16: 55, 32: 40, 64: 27, 128: 20}  # % of the read reference, geomean (graph replay)
+
+
+def unique_shapes(rows):
+    """One row per (K, N, act-order) and kernel and M: shapes repeated across models count once."""
+    seen = {}
+    for r in rows:
+        seen.setdefault((r["k"], r["n"], r["act_order"], r["kernel"], r["m"]), r)
+    return list(seen.values())
+
+
+def tensor_core_targets(w, rows, kernels, ms, directory, meta):
+    """Geomean over the shapes of read-reference time / kernel time per kernel and M (graph replay and b2b)."""
+    uniq = unique_shapes(rows)
+    shapes = sorted({(r["k"], r["n"], r["act_order"]) for r in uniq})
+    def pct(kernel, m, col, ref_col):
+        vals = [r[ref_col] / r[col] for r in uniq if r["kernel"] == kernel and r["m"] == m and r[col] > 0]
+        if len(vals) != len(shapes):
+            return None
+        return 100 * math.exp(sum(math.log(v) for v in vals) / len(vals))
+    w(f"## % of the read reference, geomean over the {len(shapes)} distinct shapes (graph replay / back to back)")
+    w("")
+    w("| kernel | " + " | ".join(f"M = {m}" for m in ms) + " |")
+    w("|" + "---|" * (1 + len(ms)))
+    for k in kernels + ["cuBLAS fp16"]:
+        cells = []
+        for m in ms:
+            if k == "cuBLAS fp16":
+                kk = kernels[0]
+                g = pct(kk, m, "cublas_us", "read_ref_us")
+                b = pct(kk, m, "cublas_us_b2b", "read_ref_us_b2b")
+            else:
+                g = pct(k, m, "us_graph", "read_ref_us")
+                b = pct(k, m, "us_b2b", "read_ref_us_b2b")
+            cells.append("-" if g is None else f"{g:.1f} / {b:.1f}")
+        w(f"| {k} | " + " | ".join(cells) + " |")
+    w("")
+    tc = [k for k in kernels if k.startswith("TensorCore")]
+    if tc:
+        w("Tensor-core targets (best tensor-core preset, graph replay): " + ", ".join(
+            f"M = {m} >= {t}%: " + (lambda best: "-" if best is None else f"**{best:.1f}% {'met' if best >= t else 'missed'}**")(
+                max([v for v in (pct(k, m, "us_graph", "read_ref_us") for k in tc) if v is not None], default=None))
+            for m, t in TENSOR_CORE_TARGETS.items() if m in ms) + ".")
+        w("")
+        if 1 in ms and 16 in ms:
+            w("Layers of >= 20 MB: M = 16 time / M = 1 time of the same kernel (target <= 1.15):")
+            w("")
+            w("| layer (K x N) | MB | " + " | ".join(tc) + " |")
+            w("|---|---|" + "---|" * len(tc))
+            for (k_, n_, a_) in shapes:
+                one = {r["kernel"]: r for r in uniq if (r["k"], r["n"], r["act_order"]) == (k_, n_, a_) and r["m"] == 1}
+                six = {r["kernel"]: r for r in uniq if (r["k"], r["n"], r["act_order"]) == (k_, n_, a_) and r["m"] == 16}
+                any_row = next(iter(one.values()), None)
+                if any_row is None or any_row["weight_bytes"] < 20e6:
+                    continue
+                cells = [f"{six[k]['us_graph'] / one[k]['us_graph']:.2f}" if k in one and k in six else "-" for k in tc]
+                w(f"| {k_}x{n_}{' act-order' if a_ else ''} | {any_row['weight_bytes'] / 1e6:.0f} | " + " | ".join(cells) + " |")
+            w("")
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for k in kernels + ["cuBLAS fp16"]:
+        xs, ys = [], []
+        for m in ms:
+            v = pct(kernels[0], m, "cublas_us", "read_ref_us") if k == "cuBLAS fp16" else pct(k, m, "us_graph", "read_ref_us")
+            if v is not None:
+                xs.append(m)
+                ys.append(v)
+        ax.plot(xs, ys, marker="o", label=k, ls="--" if k == "cuBLAS fp16" else "-")
+    tx = [m for m in TENSOR_CORE_TARGETS if m in ms]
+    ax.scatter(tx, [TENSOR_CORE_TARGETS[m] for m in tx], marker="x", color="red", label="tensor-core targets", zorder=5)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("M (tokens)")
+    ax.set_ylabel("% of the read reference (geomean, graph replay)")
+    ax.set_title(f"Time vs the read-only floor ({meta['device']})")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(os.path.join(directory, "pct_read_ref_vs_m.png"), dpi=110)
+    plt.close(fig)
+    w("![% of the read reference vs M](pct_read_ref_vs_m.png)")
+    w("")
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__)
@@ -67,7 +154,7 @@ def main():
     w(f"# opt4gptq benchmark: {meta['device']}")
     w("")
     w(f"Backend {meta['backend']}, driver {meta['driver_version']}, {meta['date']}; group size {meta['group_size']}; "
-      f"median of {meta['reps']} repetitions; weights rotated over more than 2.5x the {meta['l2_bytes'] >> 20} MB L2. "
+      f"median of {meta['reps']} repetitions; weights rotated over more than {meta.get('rotate_l2_factor', 2.5)}x the {meta['l2_bytes'] >> 20} MB L2. "
       f"Device-to-device copy bandwidth measured in the same run: **{meta['copy_gbps']:.0f} GB/s** (read + write). "
       f"Dense fp16 GEMM: {meta['dense_library']}.")
     w("")
@@ -76,6 +163,13 @@ def main():
       "scale + zero bytes / time, over the copy bandwidth. *read-ref* = a read-only kernel streaming the same bytes, the "
       "practical floor. Every result was checked against an fp64 reference first.")
     w("")
+
+    tensor_core_targets(w, rows, kernels, ms, directory, meta)
+    if "Baseline" not in kernels or "Opt4GPTQ" not in kernels:
+        with open(os.path.join(directory, "summary.md"), "w") as f:
+            f.write("\n".join(out) + "\n")
+        print(f"wrote {os.path.join(directory, 'summary.md')} (no Baseline / Opt4GPTQ rows: tensor-core section only)")
+        return 0
 
     # ---- targets ------------------------------------------------------------------------------------------------
     w("## Targets for the Opt4GPTQ preset")

@@ -11,14 +11,21 @@
 /// | Ila      | LoadScalar | ReduceGlobalAtomic   | MathInlineAsm | ExllamaTile | as Baseline                          |
 /// | Opt4Gptq | LoadHalf2  | ReduceSharedBuffered | MathInlineAsm | SplitKTile  | as Smb                               |
 /// | Deterministic | LoadVec8 | ReduceSharedSerial | MathInlineAsm | SplitKTile | as Smb, and fp32 across K blocks     |
+/// | TensorCore | LoadVec8 | ReduceSharedBuffered | (matrix cores) | DefaultMmaTile | fp32 over the block's K, fp16 C |
+/// | TensorCoreDeterministic | LoadVec8 | ReduceSharedSerial | (matrix cores) | DefaultMmaTile | fp32 over all K |
 /// "fp16 8-term": each 8-row dot product is an fp16 chain (see policy/math.hpp); "fp16 C": partial sums of different
 /// blocks or threads meet in C through fp16 atomics; "fp32 in block": a block's K range is summed in fp32 and written
 /// once (stored when one block spans K, else one fp16 atomic per output per block). Deterministic is not in the paper:
 /// it replaces the atomics across K blocks by a serial fix-up in a workspace (one launch per call, no zero-fill,
 /// bitwise reproducible); it needs `launch<Gemm>(problem, workspace, bytes, stream)`.
+/// TensorCore and TensorCoreDeterministic (not in the paper) run the products on matrix cores (kernel/mainloop_mma.hpp:
+/// mma.sync on NVIDIA sm_80+, MFMA on AMD gfx908/gfx90a/gfx940): for serving batches (M = 8 .. 64 and beyond), where
+/// the SIMT presets re-dequantize every weight for every 8 rows of M. Built for gfx906 (DCU Z100) they are a
+/// compile-time error: it has no matrix instructions, the SIMT presets are its kernels.
 /// @ingroup presets
 
 #include "kernel/dequant_gemm.hpp"
+#include "kernel/mma_gemm.hpp"
 #include "policy/load.hpp"
 #include "policy/math.hpp"
 #include "policy/reduce.hpp"
@@ -39,6 +46,11 @@ using Ila = DequantGemm<LoadScalar, ReduceGlobalAtomic, MathInlineAsm, ExllamaTi
 using Opt4Gptq = DequantGemm<LoadHalf2, ReduceSharedBuffered, MathInlineAsm, SplitKTile>;
 /// Beyond the paper: 16-byte activation loads, the in-block reduction, and a deterministic split-K fix-up.
 using Deterministic = DequantGemm<LoadVec8, ReduceSharedSerial, MathInlineAsm, SplitKTile>;
+/// Matrix cores, 16-byte activation loads; K blocks meet in C through fp16 atomics (C zero-filled first).
+using TensorCore = MmaGemm<LoadVec8, ReduceSharedBuffered>;
+/// Matrix cores with the deterministic split-K fix-up: one launch per call, fp32 across K blocks, bitwise
+/// reproducible; needs the workspace form of launch().
+using TensorCoreDeterministic = MmaGemm<LoadVec8, ReduceSharedSerial>;
 
 }  // namespace presets
 OPT4GPTQ_NAMESPACE_END

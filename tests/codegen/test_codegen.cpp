@@ -52,7 +52,7 @@ std::vector<Combination> combinations() {
       "(MathBuiltin|MathInlineAsm)\\s*>\\s*$");
   std::vector<Combination> out;
   for (const ListedKernel& k : kListed) {
-    if (!k.codegen) continue;
+    if (k.codegen != 1) continue;  // 0: GPU tests only; 2: matrix-core kernels (their own codegen test)
     Combination c;
     c.index = k.index;
     c.name = k.name;
@@ -348,6 +348,11 @@ TEST_CASE("NVIDIA InlineAsm, Half2 and SharedBuffered in PTX", "[codegen][nvidia
     }
 }
 
+std::size_t count_matches(const std::string& text, const std::regex& pattern) {
+  return static_cast<std::size_t>(
+      std::distance(std::sregex_iterator(text.begin(), text.end(), pattern), std::sregex_iterator()));
+}
+
 TEST_CASE("the matrix instructions: mma.sync in sm_80/sm_90 PTX, v_mfma on gfx90a/gfx940, none on gfx906",
           "[codegen][mma]") {
   if (OPT4GPTQ_CODEGEN_NVIDIA) {
@@ -355,6 +360,10 @@ TEST_CASE("the matrix instructions: mma.sync in sm_80/sm_90 PTX, v_mfma on gfx90
       INFO(arch);
       const std::string ptx = read_file(std::string(OPT4GPTQ_CODEGEN_DIR) + "/mma_" + arch + ".ptx");
       CHECK(ptx.find("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32") != std::string::npos);
+      // The TensorCore preset's 16-row entry point: 4 chunks x 4 n-tiles x 2 K steps per stage, beside the one of
+      // the bare instruction's kernel; and its 16-byte weight loads.
+      CHECK(count_matches(ptx, std::regex("mma\\.sync\\.aligned\\.m16n8k16")) == 1 + 32);
+      CHECK(ptx.find("ld.global.v4.u32") != std::string::npos);
     }
   }
   if (OPT4GPTQ_CODEGEN_AMD) {
@@ -363,6 +372,8 @@ TEST_CASE("the matrix instructions: mma.sync in sm_80/sm_90 PTX, v_mfma on gfx90
       const std::string s = read_file(std::string(OPT4GPTQ_CODEGEN_DIR) + "/mma_" + arch + ".s");
       // LLVM spells it v_mfma_f32_16x16x16f16 on gfx90a and v_mfma_f32_16x16x16_f16 on gfx940.
       CHECK(std::regex_search(s, std::regex("v_mfma_f32_16x16x16_?f16")));
+      // The TensorCore preset's 16-row entry point: 32 per stage, beside the bare instruction's one.
+      CHECK(count_matches(s, std::regex("v_mfma_f32_16x16x16_?f16")) == 1 + 32);
     }
     // The DCU Z100's ISA has no matrix instructions: none of the gfx906 kernels contains one.
     for (const Combination& c : combinations()) {

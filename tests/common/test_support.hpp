@@ -37,6 +37,33 @@ inline bool gpu_available() {
     }                                              \
   } while (0)
 
+/// Whether the current GPU has the matrix instructions of the MMA mainloop (kernel/mainloop_mma.hpp): NVIDIA sm_80
+/// and later, AMD gfx908, gfx90a and gfx94x.
+inline bool gpu_has_matrix_cores() {
+#if defined(OPT4GPTQ_BACKEND_CUDA)
+  int device = 0, major = 0;
+  const bool ok = cudaGetDevice(&device) == cudaSuccess &&
+                  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess;
+  return ok && major >= 8;
+#else
+  int device = 0;
+  hipDeviceProp_t prop{};
+  if (hipGetDevice(&device) != hipSuccess || hipGetDeviceProperties(&prop, device) != hipSuccess) return false;
+  const std::string arch = prop.gcnArchName;
+  return arch.rfind("gfx908", 0) == 0 || arch.rfind("gfx90a", 0) == 0 || arch.rfind("gfx94", 0) == 0;
+#endif
+}
+
+/// Matrix-core kernels call this after OPT4GPTQ_REQUIRE_GPU_OR_SKIP(): on a GPU without matrix instructions (their
+/// code is not even built for gfx906) the test is reported as skipped.
+#define OPT4GPTQ_REQUIRE_MATRIX_CORES_OR_SKIP()                                                                   \
+  do {                                                                                                            \
+    if (!::test::gpu_has_matrix_cores()) {                                                                        \
+      WARN("this GPU has no matrix instructions (NVIDIA sm_80+, AMD gfx908/gfx90a/gfx94x): device test skipped"); \
+      return;                                                                                                     \
+    }                                                                                                             \
+  } while (0)
+
 #define OPT4GPTQ_CHECK_RUNTIME(expr) REQUIRE((expr) == ::opt4gptq::platform::kNativeSuccess)
 
 template <class T>

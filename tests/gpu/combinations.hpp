@@ -15,12 +15,13 @@ struct Combination;
 
 using namespace opt4gptq;
 
-#define OPT4GPTQ_TEST_KERNEL(I, Name, Codegen, ...) \
-  template <>                                       \
-  struct Combination<I> {                           \
-    using type = __VA_ARGS__;                       \
-    static constexpr const char* name = #Name;      \
-    static constexpr bool codegen = (Codegen) != 0; \
+#define OPT4GPTQ_TEST_KERNEL(I, Name, Codegen, ...)     \
+  template <>                                           \
+  struct Combination<I> {                               \
+    using type = __VA_ARGS__;                           \
+    static constexpr const char* name = #Name;          \
+    static constexpr bool codegen = (Codegen) == 1;     \
+    static constexpr bool matrix_core = (Codegen) == 2; \
   };
 #include "../test_kernels.def"
 #undef OPT4GPTQ_TEST_KERNEL

@@ -3,6 +3,7 @@
 // line's index) and OPT4GPTQ_TEST_NAME (its name as a string literal, used in test names and tags), so that each
 // kernel compiles in its own translation unit.
 
+#include <iterator>
 #include <string_view>
 
 #include "../common/test_support.hpp"
@@ -15,7 +16,13 @@ static_assert(std::string_view(test::Combination<OPT4GPTQ_TEST_COMBINATION>::nam
               "the generated file's index and name must come from the same line of tests/test_kernels.def");
 namespace ref = opt4gptq::reference;
 
-constexpr int kRowCounts[] = {1, 3, 8, 9, 31, 64, 200};
+constexpr bool kMatrixCore = test::Combination<OPT4GPTQ_TEST_COMBINATION>::matrix_core;
+
+// Rows of M: around the SIMT kernels' 8-row chunks, and for matrix-core kernels also around their 16-row M tiles and
+// 64-row blocks. Rows above 256 run on layers of at most 2M weights (the fp64 host reference is the cost).
+constexpr int kSimtRowCounts[] = {1, 3, 8, 9, 31, 64, 200};
+constexpr int kMatrixCoreRowCounts[] = {1, 3, 8, 9, 15, 16, 17, 31, 64, 127, 200, 1000};
+constexpr std::int64_t kLargeRowsMaxWeights = 2 << 20;
 
 // Bounds for fp16 outputs: the output rounding (2^-11 relative), the 8-term fp16 partial sums, and fp16 atomics
 // (each K block's sum added in fp16). A wrong zero convention, a wrong group or a lost K block is off by 1e-2 or far
@@ -28,30 +35,43 @@ struct Coverage {
   int several_k_blocks = 0;
 };
 
+/// One call of m rows on one layer against the fp64 reference.
+void check_rows(const opt4gptq::QuantizedWeights& weights, const std::vector<double>& w, int m, int lda_pad,
+                int ldc_pad, Coverage& coverage) {
+  const std::int64_t lda = weights.k + lda_pad;
+  const std::int64_t ldc = ldc_pad ? weights.n + ldc_pad : 0;
+  const std::vector<std::uint16_t> a = test::random_activations(m, lda, 1000 + m);
+  const test::DeviceArray<std::uint16_t> a_device(a);
+  const std::vector<double> expected = ref::gemm(m, weights.n, weights.k, a.data(), lda, w);
+  const test::CallResult r = test::call<Gemm>(weights, m, a_device, lda_pad ? lda : 0, ldc);
+  INFO("m=" << m << " lda=" << lda << " ldc=" << (ldc ? ldc : weights.n) << " grid=" << r.plan.grid_x << "x"
+            << r.plan.grid_y << "x" << r.plan.grid_z << " status: " << r.status.message);
+  REQUIRE(r.status.ok());
+  const ref::ErrorReport e = ref::compare(r.c.data(), m, weights.n, ldc, expected);
+  INFO("relative error " << e.relative << ", max abs " << e.max_abs << " (reference rms " << e.ref_rms << "), "
+                         << e.non_finite << " non-finite");
+  CHECK(e.non_finite == 0);
+  CHECK(e.relative < kMaxRelative);
+  CHECK(e.max_abs <= kMaxAbsOverRms * e.ref_rms);
+  CHECK(r.touched_outside == 0);
+  CHECK(r.workspace_left_nonzero == 0);
+  (r.plan.grid_z == 1 ? coverage.single_k_block : coverage.several_k_blocks)++;
+}
+
 /// Runs every row count on one layer. `weights` may carry strides (views); `w` is the dense fp64 dequantized layer
 /// they mean; A gets `lda_pad` extra columns per row and C `ldc_pad` (both stay unread / unwritten).
 void check_all_rows(const opt4gptq::QuantizedWeights& weights, const std::vector<double>& w, int lda_pad, int ldc_pad,
                     Coverage& coverage) {
-  for (const int m : kRowCounts) {
-    const std::int64_t lda = weights.k + lda_pad;
-    const std::int64_t ldc = ldc_pad ? weights.n + ldc_pad : 0;
-    const std::vector<std::uint16_t> a = test::random_activations(m, lda, 1000 + m);
-    const test::DeviceArray<std::uint16_t> a_device(a);
-    const std::vector<double> expected = ref::gemm(m, weights.n, weights.k, a.data(), lda, w);
-    const test::CallResult r = test::call<Gemm>(weights, m, a_device, lda_pad ? lda : 0, ldc);
-    INFO("m=" << m << " lda=" << lda << " ldc=" << (ldc ? ldc : weights.n) << " grid=" << r.plan.grid_x << "x"
-              << r.plan.grid_y << "x" << r.plan.grid_z << " status: " << r.status.message);
-    REQUIRE(r.status.ok());
-    const ref::ErrorReport e = ref::compare(r.c.data(), m, weights.n, ldc, expected);
-    INFO("relative error " << e.relative << ", max abs " << e.max_abs << " (reference rms " << e.ref_rms << "), "
-                           << e.non_finite << " non-finite");
-    CHECK(e.non_finite == 0);
-    CHECK(e.relative < kMaxRelative);
-    CHECK(e.max_abs <= kMaxAbsOverRms * e.ref_rms);
-    CHECK(r.touched_outside == 0);
-    CHECK(r.workspace_left_nonzero == 0);
-    (r.plan.grid_z == 1 ? coverage.single_k_block : coverage.several_k_blocks)++;
-  }
+  auto run_rows = [&](const auto& row_counts) {
+    for (const int m : row_counts) {
+      if (m > 256 && static_cast<std::int64_t>(weights.k) * weights.n > kLargeRowsMaxWeights) continue;
+      check_rows(weights, w, m, lda_pad, ldc_pad, coverage);
+    }
+  };
+  if constexpr (kMatrixCore)
+    run_rows(kMatrixCoreRowCounts);
+  else
+    run_rows(kSimtRowCounts);
 }
 
 void check_layer(const test::LayerSpec& spec, Coverage& coverage, int lda_pad = 0, int ldc_pad = 0) {
@@ -64,6 +84,7 @@ void check_layer(const test::LayerSpec& spec, Coverage& coverage, int lda_pad = 
 
 TEST_CASE(OPT4GPTQ_TEST_NAME ": dense layers, group sizes, v1/v2, sym/asym", "[gpu][" OPT4GPTQ_TEST_NAME "]") {
   OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
+  if constexpr (kMatrixCore) OPT4GPTQ_REQUIRE_MATRIX_CORES_OR_SKIP();
   using opt4gptq::ZeroPointFormat;
   Coverage coverage;
   // N and K off every tile (N not a multiple of 128 or 512 columns, K not a multiple of the 1024-row stage).
@@ -82,16 +103,19 @@ TEST_CASE(OPT4GPTQ_TEST_NAME ": dense layers, group sizes, v1/v2, sym/asym", "[g
 
 TEST_CASE(OPT4GPTQ_TEST_NAME ": act-order layers", "[gpu][" OPT4GPTQ_TEST_NAME "]") {
   OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
+  if constexpr (kMatrixCore) OPT4GPTQ_REQUIRE_MATRIX_CORES_OR_SKIP();
   using opt4gptq::ZeroPointFormat;
   Coverage coverage;
   check_layer(test::layer(1024, 264).group(128).asym().v1().desc_act().random_seed(11), coverage);
   check_layer(test::layer(768, 520).group(32).sym().v2().desc_act().random_seed(12), coverage);
   check_layer(test::layer(2560, 136).group(64).asym().v2().desc_act().random_seed(13), coverage);
-  CHECK(coverage.several_k_blocks + coverage.single_k_block == 3 * 7);
+  constexpr int kRowRuns = kMatrixCore ? std::size(kMatrixCoreRowCounts) : std::size(kSimtRowCounts);
+  CHECK(coverage.several_k_blocks + coverage.single_k_block == 3 * kRowRuns);  // every row count ran
 }
 
 TEST_CASE(OPT4GPTQ_TEST_NAME ": v1 zero points of 0, with the toolkits' borrow", "[gpu][" OPT4GPTQ_TEST_NAME "]") {
   OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
+  if constexpr (kMatrixCore) OPT4GPTQ_REQUIRE_MATRIX_CORES_OR_SKIP();
   using opt4gptq::ZeroPointFormat;
   Coverage coverage;
   // Zero points of 0 in the lowest, a middle and the highest nibble of every qzeros word (and, from make_layer, 5% of
@@ -109,6 +133,7 @@ TEST_CASE(OPT4GPTQ_TEST_NAME ": v1 zero points of 0, with the toolkits' borrow",
 
 TEST_CASE(OPT4GPTQ_TEST_NAME ": tensor-parallel shards and strided views", "[gpu][" OPT4GPTQ_TEST_NAME "]") {
   OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
+  if constexpr (kMatrixCore) OPT4GPTQ_REQUIRE_MATRIX_CORES_OR_SKIP();
   using opt4gptq::ZeroPointFormat;
   Coverage coverage;
   {

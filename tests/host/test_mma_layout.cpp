@@ -44,6 +44,8 @@ void check_layouts_cover_their_tiles() {
 
 template <class Shape>
 void check_chunk_order() {
+  STATIC_REQUIRE(2 * Shape::kARegisters == Shape::kAElements);
+  STATIC_REQUIRE(2 * Shape::kBRegisters == Shape::kBElements);
   // The two K steps of a chunk take each of its 32 physical rows once.
   std::vector<int> seen(32);
   for (int step = 0; step < 2; ++step)
@@ -71,7 +73,15 @@ void check_chunk_order() {
         CHECK(lo.pair == hi.pair);
         CHECK(lo.half == 0);
         CHECK(hi.half == 1);
+        // The closed form the mainloop uses (MainloopMma reads these, not a_source()).
+        const int r = e / 2;
+        CHECK(lo.row == Shape::a_vector_row(lane, Shape::a_vector(r)));
+        CHECK(lo.word == Shape::a_vector_word(lane));
+        CHECK(lo.pair == Shape::a_component(step, r));
+        CHECK((Shape::a_vector(r) >= 0 && Shape::a_vector(r) < Shape::kAVectors));
       }
+      CHECK(Shape::b_column(lane) == Shape::b(lane, 0).col);
+      for (int e = 0; e < Shape::kBElements; ++e) CHECK(Shape::b(lane, e).col == Shape::b_column(lane));
     }
   }
 }
@@ -149,6 +159,78 @@ void check_wave_computes_the_chunk(unsigned seed) {
     }
 }
 
+/// The MMA mainloop's whole wave tile (kernel/mainloop_mma.hpp), as it forms it: each lane loads one 16-byte vector
+/// per chunk, 4 consecutive columns 4 b_column(lane) .. +3 of packed word b_word(lane); column 4 c + i of the wave is
+/// B column c of n-tile i; A registers come from the closed forms (a_vector_row, a_vector_word, a_vector,
+/// a_component), not from a_source(); the epilogue writes accumulator e of n-tile i to wave column
+/// 4 c(lane, e).col + i. The wave's 16 x (4 kN) outputs must each be written once, with the chunk's exact product.
+template <class Shape>
+void check_mainloop_wave_tile(unsigned seed) {
+  constexpr int kNTiles = 4, kCols = kNTiles * Shape::kN;
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> nibble(0, 15), small(-8, 8);
+  std::vector<int> act(Shape::kM * 32);
+  for (int& v : act) v = small(rng);
+  std::vector<std::uint32_t> qweight(4 * kCols);  // [word][wave column]
+  std::vector<int> zero(kCols);
+  for (int n = 0; n < kCols; ++n) {
+    zero[n] = nibble(rng);
+    for (int w = 0; w < 4; ++w) {
+      std::uint32_t word = 0;
+      for (int j = 0; j < 8; ++j) word = format::pack(word, j, nibble(rng));
+      qweight[w * kCols + n] = word;
+    }
+  }
+  std::vector<long long> out(Shape::kM * kCols, 0);
+  std::vector<int> written(Shape::kM * kCols, 0);
+  for (int i = 0; i < kNTiles; ++i) {
+    std::vector<long long> d(Shape::kLanes * Shape::kCElements, 0);
+    for (int step = 0; step < 2; ++step) {
+      std::vector<int> a_tile(Shape::kM * Shape::kK), b_tile(Shape::kK * Shape::kN);
+      for (int lane = 0; lane < Shape::kLanes; ++lane) {
+        const int first_col = 4 * Shape::b_column(lane);  // the lane's 16-byte load: columns first_col .. +3
+        const std::uint32_t word = qweight[Shape::b_word(lane) * kCols + first_col + i];
+        for (int e = 0; e < Shape::kBElements; ++e) {
+          const int pair = 2 * step + e / 2, half = e % 2;  // register e / 2 is dequantized pair 2 step + e / 2
+          const Coord p = Shape::b(lane, e);
+          b_tile[p.row * Shape::kN + p.col] = format::unpack(word, pair + 4 * half) - zero[first_col + i];
+        }
+        for (int e = 0; e < Shape::kAElements; ++e) {
+          const int r = e / 2, half = e % 2;
+          const int row = Shape::a_vector_row(lane, Shape::a_vector(r));
+          const int pair = Shape::a_component(step, r);
+          const Coord p = Shape::a(lane, e);
+          a_tile[p.row * Shape::kK + p.col] = act[row * 32 + 8 * Shape::a_vector_word(lane) + pair + 4 * half];
+        }
+      }
+      for (int lane = 0; lane < Shape::kLanes; ++lane)
+        for (int e = 0; e < Shape::kCElements; ++e) {
+          const Coord p = Shape::c(lane, e);
+          for (int k = 0; k < Shape::kK; ++k)
+            d[lane * Shape::kCElements + e] +=
+                static_cast<long long>(a_tile[p.row * Shape::kK + k]) * b_tile[k * Shape::kN + p.col];
+        }
+    }
+    for (int lane = 0; lane < Shape::kLanes; ++lane)
+      for (int e = 0; e < Shape::kCElements; ++e) {
+        const Coord p = Shape::c(lane, e);
+        const int col = kNTiles * p.col + i;
+        out[p.row * kCols + col] = d[lane * Shape::kCElements + e];
+        ++written[p.row * kCols + col];
+      }
+  }
+  for (int row = 0; row < Shape::kM; ++row)
+    for (int col = 0; col < kCols; ++col) {
+      long long expected = 0;
+      for (int k = 0; k < 32; ++k)
+        expected += static_cast<long long>(act[row * 32 + k]) *
+                    (format::unpack(qweight[(k / 8) * kCols + col], k % 8) - zero[col]);
+      INFO("output row " << row << " wave column " << col);
+      CHECK(written[row * kCols + col] == 1);
+      CHECK(out[row * kCols + col] == expected);
+    }
+}
+
 }  // namespace
 
 TEST_CASE("NVIDIA mma.sync m16n8k16: layouts, k-order and one warp's product", "[host][mma]") {
@@ -156,6 +238,7 @@ TEST_CASE("NVIDIA mma.sync m16n8k16: layouts, k-order and one warp's product", "
   check_layouts_cover_their_tiles<Shape>();
   check_chunk_order<Shape>();
   for (unsigned seed = 1; seed <= 20; ++seed) check_wave_computes_the_chunk<Shape>(seed);
+  for (unsigned seed = 1; seed <= 8; ++seed) check_mainloop_wave_tile<Shape>(seed);
 }
 
 TEST_CASE("AMD v_mfma_f32_16x16x16f16: layouts, k-order and one wave's product", "[host][mma]") {
@@ -163,6 +246,7 @@ TEST_CASE("AMD v_mfma_f32_16x16x16f16: layouts, k-order and one wave's product",
   check_layouts_cover_their_tiles<Shape>();
   check_chunk_order<Shape>();
   for (unsigned seed = 1; seed <= 20; ++seed) check_wave_computes_the_chunk<Shape>(seed);
+  for (unsigned seed = 1; seed <= 8; ++seed) check_mainloop_wave_tile<Shape>(seed);
 }
 
 TEST_CASE("a k-order that ignores the codec's pairs is caught", "[host][mma]") {

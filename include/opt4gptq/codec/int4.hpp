@@ -66,6 +66,19 @@ struct CodecInt4 {
     return ZeroTerms{platform::bit_cast<half2>(m1024 | (m1024 << 16)), platform::bit_cast<half2>(m64 | (m64 << 16))};
   }
 
+  /// (word & mask) | bits in one instruction: NVIDIA's lop3 (nvcc emits an AND and an OR for two constants; the
+  /// inline form lets ptxas keep one of them in a register), gfx9's v_and_or_b32 (which the compiler finds itself).
+  template <std::uint32_t kMask, std::uint32_t kBits>
+  OPT4GPTQ_DEVICE static std::uint32_t and_or(std::uint32_t word) {
+#if defined(OPT4GPTQ_BACKEND_CUDA) && defined(__CUDA_ARCH__)
+    std::uint32_t r;
+    asm("lop3.b32 %0, %1, %2, %3, 0xea;\n" : "=r"(r) : "r"(word), "n"(kMask), "n"(kBits));  // (a & b) | c
+    return r;
+#else
+    return (word & kMask) | kBits;
+#endif
+  }
+
   /// The 8 values q - z of one packed word, as four half2 in the interleaved order (q0,q4) (q1,q5) (q2,q6) (q3,q7).
   template <class Math>
   OPT4GPTQ_DEVICE static void dequant(std::uint32_t word, const ZeroTerms& zero, half2 (&out)[4]) {
@@ -74,10 +87,10 @@ struct CodecInt4 {
     constexpr std::uint32_t kMagic1024 = 0x64006400u;                    // half2(1024, 1024)
     const half2 one_sixteenth = platform::bit_cast<half2>(0x2C002C00u);  // half2(1/16, 1/16)
     const std::uint32_t shifted = word >> 8;
-    out[0] = Math::add2(platform::bit_cast<half2>((word & kLow) | kMagic1024), zero.minus_1024_z);
-    out[1] = Math::fma2(platform::bit_cast<half2>((word & kHigh) | kMagic1024), one_sixteenth, zero.minus_64_z);
-    out[2] = Math::add2(platform::bit_cast<half2>((shifted & kLow) | kMagic1024), zero.minus_1024_z);
-    out[3] = Math::fma2(platform::bit_cast<half2>((shifted & kHigh) | kMagic1024), one_sixteenth, zero.minus_64_z);
+    out[0] = Math::add2(platform::bit_cast<half2>(and_or<kLow, kMagic1024>(word)), zero.minus_1024_z);
+    out[1] = Math::fma2(platform::bit_cast<half2>(and_or<kHigh, kMagic1024>(word)), one_sixteenth, zero.minus_64_z);
+    out[2] = Math::add2(platform::bit_cast<half2>(and_or<kLow, kMagic1024>(shifted)), zero.minus_1024_z);
+    out[3] = Math::fma2(platform::bit_cast<half2>(and_or<kHigh, kMagic1024>(shifted)), one_sixteenth, zero.minus_64_z);
   }
 };
 

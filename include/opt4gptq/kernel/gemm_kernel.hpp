@@ -10,6 +10,7 @@
 /// paper's composition. No thread leaves early once a block has started work: ReducePolicies may synchronize.
 /// @ingroup kernel
 
+#include <cstdint>
 #include <type_traits>
 
 #include "../detail/checks.hpp"
@@ -43,6 +44,14 @@ template <class Mainloop>
 struct mainloop_load_policy<Mainloop, std::void_t<typename Mainloop::LoadPolicy>> {
   using type = typename Mainloop::LoadPolicy;
 };
+/// Whether a mainloop runs the ReducePolicy step itself (`kOwnsReduceStep` and `reduce<Reduce, kRows>(storage,
+/// acc, out)`: accumulators the ReducePolicy contract does not take, e.g. matrix fragments).
+template <class Mainloop, class = void>
+struct mainloop_owns_reduce_step : std::false_type {};
+template <class Mainloop>
+struct mainloop_owns_reduce_step<Mainloop, std::void_t<decltype(Mainloop::kOwnsReduceStep)>>
+    : std::bool_constant<Mainloop::kOwnsReduceStep> {};
+
 template <class Mainloop, class = void>
 struct mainloop_math_policy {
   using type = void;
@@ -87,16 +96,18 @@ struct GemmKernel {
   /// Static shared memory is limited to 48 KiB per block on NVIDIA (AMD allows 64 KiB); say so before ptxas does.
   static constexpr std::size_t kSharedBytes = sizeof(SharedStorage<kMaxRows>);
   static_assert(!kPoliciesValid || kSharedBytes <= 48 * 1024,
-                "GemmKernel: the tile needs more than 48 KiB of shared memory at 8 rows of M (staging: 16 bytes per "
-                "8 rows of K per row of M; the ReducePolicy's storage on top): use a smaller kChunkK or fewer threads");
+                "GemmKernel: the tile needs more than 48 KiB of shared memory at its largest rows of M per block "
+                "(staging: 16 bytes per 8 rows of K per row of M; the ReducePolicy's storage overlaid): use a smaller "
+                "stage or fewer threads");
 
   /// What this kernel can run, beyond the problem's own rules (check_problem): the grid's limit on M chunks, then
   /// the mainloop's widths and alignments. The message names the argument. validate<Gemm>() calls it after
   /// check_problem().
   static Status can_implement(const GemmProblem& p) {
-    static_assert(detail::kMaxGridYZ * kMaxRows == 524280, "the message below names the row limit");
-    if (p.m > detail::kMaxGridYZ * kMaxRows)
-      return detail::invalid("problem.m: too large for one launch (more than 524280 rows)");
+    if (static_cast<std::int64_t>(p.m) > static_cast<std::int64_t>(detail::kMaxGridYZ) * kMaxRows)
+      return detail::invalid(
+          "problem.m: too large for one launch (more than 65535 chunks of the kernel's largest rows per block: "
+          "524280 rows for the SIMT mainloop, 4194240 for the MMA mainloop)");
     return Mainloop::can_implement(p);
   }
 
@@ -112,7 +123,10 @@ struct GemmKernel {
             if constexpr (!std::is_empty_v<ReduceStorage>) __syncthreads();  // the reduce storage overlays
             auto out = where();
             Scheduler::split_k_context(p, out);
-            Reduce::template reduce<TileShape, kRows>(smem.reduce, acc, out);
+            if constexpr (detail::mainloop_owns_reduce_step<Mainloop>::value)
+              Mainloop::template reduce<Reduce, kRows>(smem.reduce, acc, out);
+            else
+              Reduce::template reduce<TileShape, kRows>(smem.reduce, acc, out);
           });
     }
   }

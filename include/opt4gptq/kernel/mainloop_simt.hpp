@@ -26,7 +26,8 @@
 ///   template <int kRows, bool kActOrder, class Work, class Epilogue>  // Work: the scheduler's answer (m0(), ...)
 ///   __device__ static void run(const KernelParams&, const Work&, SharedStorage<kRows>&, Epilogue&& epilogue);
 ///   // ends with epilogue(acc, where): its partial sums float[kRows][4] in place; where() returns their ThreadOutput
-
+///   // Optional, for accumulators the ReducePolicy contract does not take (MainloopMma's fragments):
+///   static constexpr bool kOwnsReduceStep = true;  // GemmKernel then calls reduce<Reduce, kRows>(storage, acc, out)
 /// };
 /// @endcode
 /// @ingroup kernel
@@ -42,18 +43,12 @@
 #include "../problem.hpp"
 #include "../status.hpp"
 #include "../tile.hpp"
+#include "activation_staging.hpp"
 #include "dot_product.hpp"
 #include "params.hpp"
+#include "quad_column_checks.hpp"
 
 OPT4GPTQ_NAMESPACE_BEGIN
-
-namespace detail {
-/// 16 bytes: 8 halves of activations, or 4 columns' words of qweight. A plain aggregate so that it can live in a
-/// union in shared memory (HIP's uint4 has constructors); alignas(16) lets the compilers use 128-bit accesses.
-struct alignas(16) Words4 {
-  std::uint32_t x, y, z, w;
-};
-}  // namespace detail
 
 /// @ingroup kernel
 /// The SIMT mainloop of one LoadPolicy, MathPolicy, TileShape and codec.
@@ -90,30 +85,7 @@ struct MainloopSimt {
   /// What this mainloop can run, beyond the problem's own rules (check_problem): the widths it loads with (A through
   /// the LoadPolicy, 16-byte qweight loads of 4 columns, 8-byte loads of 4 scales, half2 stores of C) and the bit
   /// width of its codec. The message names the argument.
-  static Status can_implement(const GemmProblem& p) {
-    using detail::misaligned;
-    const QuantizedWeights& w = *p.weights;
-    if (w.bits != Codec::kBits)
-      return Status::error(StatusCode::kUnsupported, "weights.bits: this kernel's codec reads another bit width");
-    constexpr int kVectorHalves = Load::kVectorHalves;
-    if (!detail::aligned_to(p.a, 2 * kVectorHalves))
-      return misaligned(
-          "problem.a: not aligned for the LoadPolicy: the address must be a multiple of "
-          "2 * LoadPolicy::kVectorHalves bytes");
-    if (p.lda_or_dense() % kVectorHalves != 0)
-      return misaligned("problem.lda: must be a multiple of LoadPolicy::kVectorHalves (each row is read in vectors)");
-    if (!detail::aligned_to(w.packed(), 16))
-      return misaligned("weights.qweight: must be 16-byte aligned (one load reads 4 columns of a packed row)");
-    if (w.ldq_or_dense() % 4 != 0) return misaligned("weights.ldq: must be a multiple of 4 (16-byte rows of 4 words)");
-    if (!detail::aligned_to(w.scales, 8))
-      return misaligned("weights.scales: must be 8-byte aligned (4 scales are read at once)");
-    if (w.lds_or_dense() % 4 != 0) return misaligned("weights.lds: must be a multiple of 4");
-    if (!detail::aligned_to(w.qzeros, 4)) return misaligned("weights.qzeros: must be 4-byte aligned");
-    if (!detail::aligned_to(p.c, 4))
-      return misaligned("problem.c: must be 4-byte aligned (outputs are written in pairs)");
-    if (p.ldc_or_dense() % 2 != 0) return misaligned("problem.ldc: must be even (outputs are written in pairs)");
-    return Status::success();
-  }
+  static Status can_implement(const GemmProblem& p) { return detail::check_quad_column_layout<Load, Codec>(p); }
 
   /// The block's work (the scheduler's Work: m0(), block_col(), k_begin(), k_end()): partial sums over rows
   /// [k_begin, k_end) of K for the thread's 4 columns and the chunk's kRows rows, handed in place to
@@ -167,7 +139,9 @@ struct MainloopSimt {
         if (group != gc.group) load_group(p, group, col, gc);
       }
       if (stage != k_begin) __syncthreads();  // everyone is done with the previous stage's activations
-      stage_activations<kRows, kActOrder>(p, smem, stage, min(k_end, stage + Tile::kStageRows), m0, rows);
+      detail::stage_activations<Load, Codec, kThreads, Tile::kStageRows, Tile::kStageRows, kRows, kActOrder>(
+          p, reinterpret_cast<half*>(&smem.a[0][0]), smem.word_group, stage, min(k_end, stage + Tile::kStageRows), m0,
+          rows);
       __syncthreads();
       if (words > 0) multiply<kRows, kActOrder>(p, smem, stage, begin, words, q, col, batch, gc, acc);
     }
@@ -238,58 +212,6 @@ struct MainloopSimt {
                           platform::bit_cast<half2>(av.z), platform::bit_cast<half2>(av.w)};
 #pragma unroll
       for (int j = 0; j < 4; ++j) acc[r][j] = fmaf(detail::dot8<Math>(a, w[j]), gc.scale[j], acc[r][j]);
-    }
-  }
-
-  /// Copies rows [stage, stage_end) of the block's activation rows into shared memory, interleaved per 8 rows.
-  /// Rows of the M chunk past `rows` (only in the last chunk when M > 8) and rows past stage_end are zero.
-  template <int kRows, bool kActOrder>
-  OPT4GPTQ_DEVICE static void stage_activations(const KernelParams& p, SharedStorage<kRows>& s, int stage,
-                                                int stage_end, int m0, int rows) {
-    half* dst = reinterpret_cast<half*>(&s.a[0][0]);
-    const int len = stage_end - stage;
-    const half zero = platform::bit_cast<half>(static_cast<unsigned short>(0));
-    if constexpr (!kActOrder) {
-      constexpr int kVector = Load::kVectorHalves;
-      constexpr int kVectorsPerRow = Tile::kStageRows / kVector;
-      for (int i = threadIdx.x; i < kRows * kVectorsPerRow; i += kThreads) {
-        const int r = i / kVectorsPerRow;
-        const int kk = (i % kVectorsPerRow) * kVector;
-        half v[kVector];
-        if (r < rows && kk < len) {
-          Load::load(p.a + (m0 + r) * p.lda + stage + kk, v);
-        } else {
-#pragma unroll
-          for (int e = 0; e < kVector; ++e) v[e] = zero;
-        }
-        half* row = dst + r * Tile::kStageRows;
-        if constexpr (kVector == 8) {
-          // One 16-byte store: (v0,v4) (v1,v5) (v2,v6) (v3,v7).
-          *reinterpret_cast<detail::Words4*>(row + kk) =
-              detail::Words4{platform::bit_cast<std::uint32_t>(__halves2half2(v[0], v[4])),
-                             platform::bit_cast<std::uint32_t>(__halves2half2(v[1], v[5])),
-                             platform::bit_cast<std::uint32_t>(__halves2half2(v[2], v[6])),
-                             platform::bit_cast<std::uint32_t>(__halves2half2(v[3], v[7]))};
-        } else {
-#pragma unroll
-          for (int e = 0; e < kVector; ++e) {
-            const int j = kk + e;
-            row[(j & ~7) + Codec::interleaved_position(j & 7)] = v[e];
-          }
-        }
-      }
-    } else {
-      // Act-order: gather column perm[k] of A for sorted row k (a gather cannot be vectorized).
-      for (int kk = threadIdx.x; kk < Tile::kStageRows; kk += kThreads) {
-        const int src = kk < len ? p.perm[stage + kk] : -1;
-        const int pos = (kk & ~7) + Codec::interleaved_position(kk & 7);
-#pragma unroll
-        for (int r = 0; r < kRows; ++r)
-          dst[r * Tile::kStageRows + pos] =
-              (r < rows && src >= 0 && src < p.act_order_k) ? p.a[(m0 + r) * p.lda + src] : zero;
-      }
-      for (int w = threadIdx.x; w < Tile::kStageRows / 8; w += kThreads)
-        s.word_group[w] = 8 * w < len ? p.word_group[stage / 8 + w] : 0;
     }
   }
 

@@ -19,6 +19,7 @@
 /// @ingroup kernel
 
 #include <cstdint>
+#include <type_traits>
 
 #include "../detail/checks.hpp"
 #include "../platform.hpp"
@@ -39,6 +40,14 @@ struct GridPlan {
 
 namespace detail {
 constexpr int ceil_div(std::int64_t a, std::int64_t b) { return static_cast<int>((a + b - 1) / b); }
+
+/// A tile's fixed cost per block (prologue, epilogue, reduction), in stages of its main loop: 0 unless the tile
+/// declares kBlockOverheadStages.
+template <class Tile, class = void>
+struct block_overhead_stages : std::integral_constant<int, 0> {};
+template <class Tile>
+struct block_overhead_stages<Tile, std::void_t<decltype(Tile::kBlockOverheadStages)>>
+    : std::integral_constant<int, Tile::kBlockOverheadStages> {};
 }  // namespace detail
 
 /// The library's schedule: a 3-D grid of (column tiles, M chunks, K blocks). The tile either fixes the stages per
@@ -51,9 +60,10 @@ struct SplitKScheduler {
   static constexpr bool kNeedsResidentBlocks = Tile::kStagesPerBlock == 0;
 
   /// Rows of K per block for a grid whose other dimensions give `blocks_xy` blocks: the tile's fixed count, or the
-  /// number of K blocks kb that minimises ceil(blocks_xy * kb / resident_blocks) * ceil(stages / kb), the stages that
-  /// the busiest block slot of the GPU runs one after the other (wave quantization; `resident_blocks` = SMs x blocks
-  /// per SM). Few long blocks leave the last wave nearly empty with too few loads in flight; many short ones cost
+  /// number of K blocks kb that minimises ceil(blocks_xy * kb / resident_blocks) * (ceil(stages / kb) + overhead),
+  /// the stages that the busiest block slot of the GPU runs one after the other (wave quantization;
+  /// `resident_blocks` = SMs x blocks per SM; overhead = the tile's kBlockOverheadStages, 0 for the SIMT tiles,
+  /// whose stages are long). Few long blocks leave the last wave nearly empty with too few loads in flight; many short ones cost
   /// more reductions. Ties go to fewer K blocks, so one K block (no zero-fill, no split-K reduction) is used whenever
   /// the column tiles alone fill the GPU as well as a split would.
   static constexpr int rows_of_k_per_block(int k_rows, int blocks_xy, int resident_blocks) {
@@ -68,7 +78,7 @@ struct SplitKScheduler {
         const int per_block = detail::ceil_div(stages, k_blocks);
         if (k_blocks > 1 && detail::ceil_div(stages, k_blocks - 1) == per_block) continue;  // no shorter: skip
         const std::int64_t waves = (static_cast<std::int64_t>(blocks_xy) * k_blocks + resident - 1) / resident;
-        const std::int64_t cost = waves * per_block;
+        const std::int64_t cost = waves * (per_block + detail::block_overhead_stages<Tile>::value);
         if (best_cost < 0 || cost < best_cost) {
           best_cost = cost;
           best_k_blocks = k_blocks;

@@ -66,5 +66,35 @@ OPT4GPTQ_DEVICE void mfma_f32_16x16x16f16(float (&d)[4], const std::uint32_t (&a
 #endif
 }
 
+/// The instruction of a layout, for mainloops written over the shape: `kAvailable` in the device pass being compiled,
+/// and `run(d, a, b)` with the shape's register counts (a compile-time error where the target lacks it).
+template <class Shape>
+struct MatrixInstruction;
+
+template <>
+struct MatrixInstruction<MmaM16N8K16> {
+  static constexpr bool kAvailable = OPT4GPTQ_HAS_MMA_M16N8K16 != 0;
+  template <int kDeferred = 0>
+  OPT4GPTQ_DEVICE static void run(float (&d)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2]) {
+    mma_m16n8k16<kDeferred>(d, a, b);
+  }
+};
+
+template <>
+struct MatrixInstruction<MfmaF32x16x16x16F16> {
+  static constexpr bool kAvailable = OPT4GPTQ_HAS_MFMA_F32_16X16X16F16 != 0;
+  template <int kDeferred = 0>
+  OPT4GPTQ_DEVICE static void run(float (&d)[4], const std::uint32_t (&a)[2], const std::uint32_t (&b)[2]) {
+    mfma_f32_16x16x16f16<kDeferred>(d, a, b);
+  }
+};
+
+/// The shape this backend's matrix mainloop uses: mma.sync m16n8k16 on NVIDIA, v_mfma_f32_16x16x16f16 on AMD.
+#if defined(OPT4GPTQ_BACKEND_HIP)
+using NativeShape = MfmaF32x16x16x16F16;
+#else
+using NativeShape = MmaM16N8K16;
+#endif
+
 }  // namespace mma
 OPT4GPTQ_NAMESPACE_END

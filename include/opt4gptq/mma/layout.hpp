@@ -62,6 +62,18 @@ struct MmaM16N8K16 {
   /// The word of the chunk whose pairs fill the lane's B registers: the 4 lanes of a group share column lane / 4
   /// and take words 0..3.
   static OPT4GPTQ_LAYOUT_FUNCTION int b_word(int lane) { return lane % 4; }
+  /// The lane's B column in the tile (groupID).
+  static OPT4GPTQ_LAYOUT_FUNCTION int b_column(int lane) { return lane / 4; }
+
+  // How the mainloop forms A registers from the staged 16-byte vectors (a_source() in closed form; the host test
+  // checks that they agree): per 16-row tile and chunk, a lane reads kAVectors vectors, vector v of row
+  // a_vector_row(lane, v) and word a_vector_word(lane); A register r of step `step` is component
+  // a_component(step, r) of vector a_vector(r).
+  static constexpr int kARegisters = 4, kBRegisters = 2, kAVectors = 2;
+  static OPT4GPTQ_LAYOUT_FUNCTION int a_vector_row(int lane, int v) { return lane / 4 + 8 * v; }
+  static OPT4GPTQ_LAYOUT_FUNCTION int a_vector_word(int lane) { return lane % 4; }
+  static OPT4GPTQ_LAYOUT_FUNCTION int a_vector(int r) { return r % 2; }
+  static OPT4GPTQ_LAYOUT_FUNCTION int a_component(int step, int r) { return 2 * step + r / 2; }
   /// Physical row (0..31) of the chunk at K position k (0..15) of step `step` (0 or 1): the lane holding B row k
   /// is threadID_in_group (k % 8) / 2; its element e = k % 2 + 2 (k / 8) is half e % 2 of pair 2 step + e / 2.
   static OPT4GPTQ_LAYOUT_FUNCTION int chunk_row(int step, int k) {
@@ -85,6 +97,16 @@ struct MfmaF32x16x16x16F16 {
 
   /// The 16 lanes of a K block share it; K block w takes word w.
   static OPT4GPTQ_LAYOUT_FUNCTION int b_word(int lane) { return lane / 16; }
+  /// The lane's B column in the tile.
+  static OPT4GPTQ_LAYOUT_FUNCTION int b_column(int lane) { return lane % 16; }
+
+  // A registers from staged vectors (see MmaM16N8K16): one vector per lane, row lane % 16, word lane / 16; register r
+  // of step `step` is its component 2 step + r.
+  static constexpr int kARegisters = 2, kBRegisters = 2, kAVectors = 1;
+  static OPT4GPTQ_LAYOUT_FUNCTION int a_vector_row(int lane, int /*v*/) { return lane % 16; }
+  static OPT4GPTQ_LAYOUT_FUNCTION int a_vector_word(int lane) { return lane / 16; }
+  static OPT4GPTQ_LAYOUT_FUNCTION int a_vector(int /*r*/) { return 0; }
+  static OPT4GPTQ_LAYOUT_FUNCTION int a_component(int step, int r) { return 2 * step + r; }
   /// K position k of step `step`: K block k / 4, element e = k % 4: half e % 2 of pair 2 step + e / 2.
   static OPT4GPTQ_LAYOUT_FUNCTION int chunk_row(int step, int k) {
     const int word = k / 4;

@@ -111,7 +111,21 @@ struct ReduceSharedBuffered {
   OPT4GPTQ_DEVICE static void reduce(SharedStorage<Tile, kRows>& smem, const float (&partial)[kRows][4],
                                      const ThreadOutput& out) {
     sum_in_block<Tile, kRows>(smem, partial, out);
-    // Level 3: one commit per output pair.
+    commit<Tile, kRows>(smem, out);
+  }
+
+  /// The block-sum contract, for mainloops whose accumulators are not per-thread column quads (matrix fragments,
+  /// kernel/mainloop_mma.hpp): the mainloop writes the block's sums, one fp32 per output, row-major
+  /// [kRows][Tile::kBlockCols], at block_sums(), synchronizes, and calls commit(). Tiles of one K sub-slice only.
+  template <class Tile, int kRows>
+  OPT4GPTQ_DEVICE static float* block_sums(SharedStorage<Tile, kRows>& smem) {
+    static_assert(SharedStorage<Tile, kRows>::kWaveSplits == 1, "block_sums: the tile must have one K sub-slice");
+    return &smem.partial[0][0][0];
+  }
+
+  /// Level 3: one commit per output pair of the sums in shared memory (after a barrier).
+  template <class Tile, int kRows>
+  OPT4GPTQ_DEVICE static void commit(SharedStorage<Tile, kRows>& smem, const ThreadOutput& out) {
     for_each_pair<Tile, kRows>(smem, out, [&](int r, int c, float2 total) {
       const int col = out.block_col + c;
       if (r < out.rows && col < out.n) {
@@ -199,8 +213,20 @@ struct ReduceSharedSerial {
   template <class Tile, int kRows>
   OPT4GPTQ_DEVICE static void reduce(SharedStorage<Tile, kRows>& smem, const float (&partial)[kRows][4],
                                      const ThreadOutput& out) {
+    ReduceSharedBuffered::sum_in_block<Tile, kRows>(smem.block, partial, out);
+    commit<Tile, kRows>(smem, out);
+  }
+
+  /// The block-sum contract (see ReduceSharedBuffered::block_sums).
+  template <class Tile, int kRows>
+  OPT4GPTQ_DEVICE static float* block_sums(SharedStorage<Tile, kRows>& smem) {
+    return ReduceSharedBuffered::block_sums<Tile, kRows>(smem.block);
+  }
+
+  /// The block's sums are in shared memory (after a barrier): store them, or combine the K blocks in order.
+  template <class Tile, int kRows>
+  OPT4GPTQ_DEVICE static void commit(SharedStorage<Tile, kRows>& smem, const ThreadOutput& out) {
     using Block = ReduceSharedBuffered;
-    Block::sum_in_block<Tile, kRows>(smem.block, partial, out);
     auto store = [&](int r, int c, float2 total) {
       const int col = out.block_col + c;
       if (r < out.rows && col < out.n)

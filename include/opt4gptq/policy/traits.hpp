@@ -91,6 +91,21 @@ template <class P>
 struct has_workspace_bytes<P, std::void_t<decltype(P::workspace_bytes(std::declval<const ReduceGeometry&>()))>>
     : std::is_convertible<decltype(P::workspace_bytes(std::declval<const ReduceGeometry&>())), std::size_t> {};
 
+/// The block-sum contract (ReduceSharedBuffered::block_sums): block_sums() and commit(), probed with the tile of the
+/// mainloop that asks.
+template <class P, class Tile, bool = has_shared_storage<P>::value, class = void>
+struct has_block_commit : std::false_type {};
+template <class P, class Tile>
+struct has_block_commit<
+    P, Tile, true,
+    std::void_t<decltype(P::template block_sums<Tile, 16>(
+                    std::declval<typename P::template SharedStorage<Tile, 16>&>())),
+                decltype(P::template commit<Tile, 16>(std::declval<typename P::template SharedStorage<Tile, 16>&>(),
+                                                      std::declval<const ThreadOutput&>()))>>
+    : std::is_same<decltype(P::template block_sums<Tile, 16>(
+                       std::declval<typename P::template SharedStorage<Tile, 16>&>())),
+                   float*> {};
+
 }  // namespace traits
 
 /// Workspace a ReducePolicy needs for a grid: its `workspace_bytes`, or 0 when it declares none.
@@ -147,6 +162,20 @@ constexpr bool check_reduce_policy() {
                 "SharedStorage<Tile, kRows>& smem, const float (&partial)[kRows][4], "
                 "const opt4gptq::ThreadOutput& out)");
   return is_reduce_policy_v<P>;
+}
+
+/// For mainloops whose accumulators are matrix fragments (kernel/mainloop_mma.hpp): a ReducePolicy that commits a
+/// block's sums from shared memory.
+/// @ingroup policies
+template <class P, class Tile>
+constexpr bool check_block_reduce_policy() {
+  constexpr bool kReduce = check_reduce_policy<P>();
+  static_assert(!kReduce || traits::has_block_commit<P, Tile>::value,
+                "this mainloop's accumulators are matrix fragments: its ReducePolicy must also commit a block's sums "
+                "from shared memory (template <class Tile, int kRows> __device__ static float* block_sums("
+                "SharedStorage<Tile, kRows>&) and void commit(SharedStorage<Tile, kRows>&, const ThreadOutput&)): "
+                "ReduceSharedBuffered or ReduceSharedSerial, not ReduceGlobalAtomic");
+  return kReduce && traits::has_block_commit<P, Tile>::value;
 }
 
 #if defined(__cpp_concepts) && __cpp_concepts >= 201907L
