@@ -245,15 +245,5 @@ OPT4GPTQ_DEVICE void atomic_add_half2(half2* address, half2 value) {
 #endif
 }
 
-/// Asks for the 128-byte line of `address` to be brought into L2, without a register or a wait: a load issued later
-/// then waits for L2, not DRAM. NVIDIA `prefetch.global.L2`; nothing on AMD (gfx9 has no prefetch instruction).
-OPT4GPTQ_DEVICE void prefetch_l2(const void* address) {
-#if defined(OPT4GPTQ_BACKEND_CUDA) && defined(__CUDA_ARCH__)
-  asm volatile("prefetch.global.L2 [%0];\n" : : "l"(address));
-#else
-  (void)address;
-#endif
-}
-
 }  // namespace platform
 OPT4GPTQ_NAMESPACE_END

@@ -191,8 +191,6 @@ struct MainloopMma {
         const bool more = stage + Tile::kStageRows < k_end;
         detail::Words4 next[Tile::kChunks];
         if (more) load_stage(q + kStageWords * ldq, ldq, stage + Tile::kStageRows, k_end, word, has_cols, next);
-        // And the stage after that towards L2: one stage in registers hides less than a DRAM latency under load.
-        prefetch_stage(q + 2 * kStageWords * ldq, ldq, stage + 2 * Tile::kStageRows, k_end, word, has_cols);
         multiply_stage<kRows, kActOrder>(p, smem, stage, (stage - window) / 8, k_end, groups, lane, col, has_cols,
                                          weights, gc, acc);
         if (more) {
@@ -309,13 +307,6 @@ struct MainloopMma {
       else
         out[u] = detail::Words4{0u, 0u, 0u, 0u};
     }
-  }
-
-  OPT4GPTQ_DEVICE static void prefetch_stage(const std::uint32_t* q, std::int64_t ldq, int stage, int k_end, int word,
-                                             bool has_cols) {
-#pragma unroll
-    for (int u = 0; u < Tile::kChunks; ++u)
-      if (has_cols && stage + 32 * u + 8 * word < k_end) platform::prefetch_l2(q + 4 * u * ldq);
   }
 
   OPT4GPTQ_DEVICE static std::uint32_t component(const detail::Words4& v, int c) {
