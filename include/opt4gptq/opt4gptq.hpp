@@ -7,6 +7,7 @@
 #include "host/launch.hpp"
 #include "host/plan.hpp"
 #include "host/validate.hpp"
+#include "kernel/act_order_rows.hpp"
 #include "kernel/activation_staging.hpp"
 #include "kernel/dequant_gemm.hpp"
 #include "kernel/gemm_kernel.hpp"

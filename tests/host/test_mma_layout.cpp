@@ -86,6 +86,18 @@ void check_chunk_order() {
   }
 }
 
+/// The instruction from its documented C layout: every lane's accumulators += the gathered tiles' product.
+template <class Shape>
+void execute(const std::vector<int>& a_tile, const std::vector<int>& b_tile, std::vector<long long>& d) {
+  for (int lane = 0; lane < Shape::kLanes; ++lane)
+    for (int e = 0; e < Shape::kCElements; ++e) {
+      const Coord p = Shape::c(lane, e);
+      for (int k = 0; k < Shape::kK; ++k)
+        d[lane * Shape::kCElements + e] +=
+            static_cast<long long>(a_tile[p.row * Shape::kK + k]) * b_tile[k * Shape::kN + p.col];
+    }
+}
+
 /// One wave computes D = A[kM x 32] · (q - z)[32 x kN] for one chunk of 4 packed words per column, with every value
 /// an integer (so fp16 inputs and fp32 sums are exact, and the result must match exactly).
 template <class Shape>
@@ -138,13 +150,7 @@ void check_wave_computes_the_chunk(unsigned seed) {
         b_tile[p.row * Shape::kN + p.col] = b_reg[lane * Shape::kBElements + e];
       }
     }
-    for (int lane = 0; lane < Shape::kLanes; ++lane)
-      for (int e = 0; e < Shape::kCElements; ++e) {
-        const Coord p = Shape::c(lane, e);
-        for (int k = 0; k < Shape::kK; ++k)
-          d[lane * Shape::kCElements + e] +=
-              static_cast<long long>(a_tile[p.row * Shape::kK + k]) * b_tile[k * Shape::kN + p.col];
-      }
+    execute<Shape>(a_tile, b_tile, d);
   }
   // The chunk's GEMM in physical order.
   for (int lane = 0; lane < Shape::kLanes; ++lane)
@@ -203,13 +209,7 @@ void check_mainloop_wave_tile(unsigned seed) {
           a_tile[p.row * Shape::kK + p.col] = act[row * 32 + 8 * Shape::a_vector_word(lane) + pair + 4 * half];
         }
       }
-      for (int lane = 0; lane < Shape::kLanes; ++lane)
-        for (int e = 0; e < Shape::kCElements; ++e) {
-          const Coord p = Shape::c(lane, e);
-          for (int k = 0; k < Shape::kK; ++k)
-            d[lane * Shape::kCElements + e] +=
-                static_cast<long long>(a_tile[p.row * Shape::kK + k]) * b_tile[k * Shape::kN + p.col];
-        }
+      execute<Shape>(a_tile, b_tile, d);
     }
     for (int lane = 0; lane < Shape::kLanes; ++lane)
       for (int e = 0; e < Shape::kCElements; ++e) {

@@ -36,6 +36,7 @@
 #include "../policy/traits.hpp"
 #include "../problem.hpp"
 #include "../status.hpp"
+#include "act_order_rows.hpp"
 #include "activation_staging.hpp"
 #include "params.hpp"
 #include "quad_column_checks.hpp"
@@ -136,19 +137,9 @@ struct MainloopMma {
     const int m0 = work.m0();
     const int rows = min(kRows, p.m - m0);
 
-    int k_rows = p.k_rows;
-    bool data_valid = true;
-    if constexpr (kActOrder) {
-      // As in MainloopSimt: a view that disagrees with the prepared buffer's header reads nothing and yields NaN.
-      const int* info = p.act_order_info;
-      const bool same_layout = info[ActOrderInfo::kK] == p.act_order_k && info[ActOrderInfo::kN] == p.n &&
-                               info[ActOrderInfo::kGroups] == p.act_order_groups &&
-                               info[ActOrderInfo::kRowsMax] == p.k_rows;
-      k_rows = same_layout ? min(k_rows, info[ActOrderInfo::kRowsUsed]) : 0;
-      data_valid = same_layout && info[ActOrderInfo::kInvalid] == 0;
-    }
+    const detail::RowsInUse in_use = detail::rows_in_use<kActOrder>(p);
     const int k_begin = work.k_begin();
-    const int k_end = min(k_rows, work.k_end());
+    const int k_end = min(in_use.k_rows, work.k_end());
     const bool has_cols = col < p.n;  // n % 8 == 0 and col % 4 == 0: all 4 columns exist, or none
 
     float acc[kMTiles][Tile::kNTiles][Shape::kCElements];
@@ -201,14 +192,9 @@ struct MainloopMma {
       }
     }
 
-    if (!data_valid) {
-#pragma unroll
-      for (int t = 0; t < kMTiles; ++t)
-#pragma unroll
-        for (int i = 0; i < Tile::kNTiles; ++i)
-#pragma unroll
-          for (int e = 0; e < Shape::kCElements; ++e) acc[t][i][e] = __int_as_float(0x7fc00000);
-    }
+    // prepare_act_order found a g_idx entry outside [0, num_groups), or the view is not the buffer's: every output is
+    // NaN rather than a plausible number.
+    if (!in_use.data_valid) detail::fill_nan(acc);
 
     epilogue(acc, [&] {
       ThreadOutput out;

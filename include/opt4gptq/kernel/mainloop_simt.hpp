@@ -43,6 +43,7 @@
 #include "../problem.hpp"
 #include "../status.hpp"
 #include "../tile.hpp"
+#include "act_order_rows.hpp"
 #include "activation_staging.hpp"
 #include "dot_product.hpp"
 #include "params.hpp"
@@ -100,20 +101,9 @@ struct MainloopSimt {
     const int m0 = work.m0();
     const int rows = min(kRows, p.m - m0);
 
-    int k_rows = p.k_rows;
-    bool data_valid = true;
-    if constexpr (kActOrder) {
-      // The buffer's header says what it was prepared for: a view that disagrees (another layer's buffer, another
-      // num_groups) would gather A through a wrong permutation, so it reads nothing and produces NaN instead.
-      const int* info = p.act_order_info;
-      const bool same_layout = info[ActOrderInfo::kK] == p.act_order_k && info[ActOrderInfo::kN] == p.n &&
-                               info[ActOrderInfo::kGroups] == p.act_order_groups &&
-                               info[ActOrderInfo::kRowsMax] == p.k_rows;
-      k_rows = same_layout ? min(k_rows, info[ActOrderInfo::kRowsUsed]) : 0;
-      data_valid = same_layout && info[ActOrderInfo::kInvalid] == 0;
-    }
+    const detail::RowsInUse in_use = detail::rows_in_use<kActOrder>(p);
     const int k_begin = work.k_begin();
-    const int k_end = min(k_rows, work.k_end());
+    const int k_end = min(in_use.k_rows, work.k_end());
     // Act-order grids cover the padded maximum: blocks past the rows in use have nothing to add, but they still
     // reach the ReducePolicy with zero partials (a split-K policy counts every K block).
 
@@ -146,14 +136,9 @@ struct MainloopSimt {
       if (words > 0) multiply<kRows, kActOrder>(p, smem, stage, begin, words, q, col, batch, gc, acc);
     }
 
-    if (!data_valid) {
-      // prepare_act_order found a g_idx entry outside [0, num_groups), or the view is not the buffer's: make every
-      // output NaN rather than a plausible number (check_act_order() reports the reason on the host).
-#pragma unroll
-      for (int r = 0; r < kRows; ++r)
-#pragma unroll
-        for (int j = 0; j < 4; ++j) acc[r][j] = __int_as_float(0x7fc00000);
-    }
+    // prepare_act_order found a g_idx entry outside [0, num_groups), or the view is not the buffer's: every output is
+    // NaN rather than a plausible number.
+    if (!in_use.data_valid) detail::fill_nan(acc);
 
     epilogue(acc, [&] {
       ThreadOutput out;
