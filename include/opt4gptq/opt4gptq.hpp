@@ -2,6 +2,8 @@
 /// @file
 /// Umbrella header: everything an engine needs to run GPTQ 4-bit layers.
 
+#include "dispatch/sm90_h200.hpp"
+#include "dispatch_table.hpp"
 #include "format.hpp"
 #include "host/act_order.hpp"
 #include "host/launch.hpp"
