@@ -218,6 +218,8 @@ def main():
         "compare-and-swap site in the commit loop after a barrier and shared-memory reads; per output and block, one "
         "atomic instead of one per K sub-slice (8 with SplitKTile), and none when one block spans K. gfx906 has no "
         "packed fp16 atomic, so each atomic is a `global_atomic_cmpswap` retry loop: that is where SMB pays on the DCU.",
+        "- **The codec on gfx9**: each magic-number pair is one `v_and_or_b32` (inline assembly, mask in an SGPR): "
+        "clang 15 emitted a `v_and_b32` and a `v_or_b32` per pair (VOP3 takes no literal), 10% of the 1-row hot loop.",
         "- VGPR counts above 128 halve the waves a SIMD can hold (occupancy column); the 8-row kernels are limited by "
         "registers on gfx906. The *VGPR waves* column names the next line: 84 VGPRs for 3 waves, 64 for 4.",
     ]

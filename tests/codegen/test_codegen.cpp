@@ -243,6 +243,19 @@ TEST_CASE("AMD InlineAsm: v_pk_fma_f16 / v_pk_add_f16 come from the inline assem
     }
 }
 
+TEST_CASE("AMD codec: each magic-number pair is one v_and_or_b32 (inline assembly)", "[codegen][amd]") {
+  // clang 15 emits v_and_b32 + v_or_b32 for (word & mask) | magic (VOP3 takes no literal); the codec's and_or()
+  // issues v_and_or_b32 with the mask in an SGPR: 4 per packed word, 16 per 4-column batch word at least.
+  if (!OPT4GPTQ_CODEGEN_AMD) return;
+  for (const char* arch : kAmdArchs)
+    for (const Combination& c : combinations())
+      for (const int rows : {1, 8}) {
+        INFO(arch << " combination " << c.index << " (" << c.name << "), " << rows << " rows");
+        const Kernel k = find(kernels_of(read_file(amd_file(arch, c)), false), rows, false);
+        CHECK(count(k, "v_and_or_b32", 1) >= 16);
+      }
+}
+
 TEST_CASE("AMD Half2: activation loads are 32 bits or wider", "[codegen][amd]") {
   if (!OPT4GPTQ_CODEGEN_AMD) return;
   for (const char* arch : kAmdArchs)

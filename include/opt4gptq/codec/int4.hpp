@@ -67,12 +67,18 @@ struct CodecInt4 {
   }
 
   /// (word & mask) | bits in one instruction: NVIDIA's lop3 (nvcc emits an AND and an OR for two constants; the
-  /// inline form lets ptxas keep one of them in a register), gfx9's v_and_or_b32 (which the compiler finds itself).
+  /// inline form lets ptxas keep one of them in a register); gfx9's v_and_or_b32 (clang 15 does not form it: VOP3
+  /// takes no literal, so it emitted an AND and an OR), with the mask in an SGPR and the magic bits in a VGPR (VOP3
+  /// reads one scalar operand on gfx9).
   template <std::uint32_t kMask, std::uint32_t kBits>
   OPT4GPTQ_DEVICE static std::uint32_t and_or(std::uint32_t word) {
 #if defined(OPT4GPTQ_BACKEND_CUDA) && defined(__CUDA_ARCH__)
     std::uint32_t r;
     asm("lop3.b32 %0, %1, %2, %3, 0xea;\n" : "=r"(r) : "r"(word), "n"(kMask), "n"(kBits));  // (a & b) | c
+    return r;
+#elif defined(OPT4GPTQ_BACKEND_HIP) && defined(__HIP_DEVICE_COMPILE__) && defined(__GFX9__)
+    std::uint32_t r;
+    asm("v_and_or_b32 %0, %1, %2, %3" : "=v"(r) : "v"(word), "s"(kMask), "v"(kBits));
     return r;
 #else
     return (word & kMask) | kBits;
