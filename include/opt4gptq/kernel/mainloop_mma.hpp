@@ -11,9 +11,9 @@
 ///     the chunk (rows 8 w .. 8 w + 7), straight from the checkpoint's qweight (no repack). The 4 columns are one B
 ///     column in each of 4 n-tiles: column 4 c + i of the wave is column c = Shape::b_column(lane) of n-tile i. Two
 ///     stages are in flight per lane (the next stage is loaded before this one is used: a register double buffer);
-///  2. activations: the stage's rows of A for the block's rows of M go to shared memory, interleaved per 8 rows in
-///     the codec's order (kernel/activation_staging.hpp), rows padded by 64 bytes so that the fragment reads below
-///     are free of bank conflicts on NVIDIA;
+///  2. activations: per window of up to 512 rows of K (32 KiB), the block's rows of A go to shared memory,
+///     interleaved per 8 rows in the codec's order (kernel/activation_staging.hpp; 4 loads in flight per thread),
+///     rows padded by 64 bytes so that the fragment reads below are free of bank conflicts on NVIDIA;
 ///  3. per chunk, each lane dequantizes its 4 words to exact q - z halves (codec/int4.hpp), multiplies them by the
 ///     group's scale (one fp16 rounding, as the reference dequantization), and they are its B registers as they come
 ///     out: pairs 0-1 for K step 0, pairs 2-3 for step 1 (mma/layout.hpp: the order of K inside a chunk is chosen so
@@ -164,9 +164,9 @@ struct MainloopMma {
     const std::int64_t ldq = p.ldq;
     const std::uint32_t* q = p.qweight + static_cast<std::int64_t>(k_begin / 8 + word) * ldq + col;
     using Storage = SharedStorage<kRows>;
-    constexpr int kStagingBatch = (kRows * Storage::kWindowWords + kThreads - 1) / kThreads < 4
-                                      ? (kRows * Storage::kWindowWords + kThreads - 1) / kThreads
-                                      : 4;
+    // Up to 4 staging loads in flight per thread (each 4 registers: more would cost occupancy).
+    constexpr int kVectorsPerThread = (kRows * Storage::kWindowWords + kThreads - 1) / kThreads;
+    constexpr int kStagingBatch = kVectorsPerThread < 4 ? kVectorsPerThread : 4;
     detail::Words4 weights[Tile::kChunks];
     load_stage(q, ldq, k_begin, k_end, word, has_cols, weights);
     for (int window = k_begin; window < k_end; window += Storage::kWindowRows) {
