@@ -76,8 +76,14 @@ inline native_error_t multiprocessor_count(int device, int* count) {
   return hipDeviceGetAttribute(count, hipDeviceAttributeMultiprocessorCount, device);
 }
 template <class Kernel>
-inline native_error_t max_active_blocks(Kernel kernel, int threads, int* blocks) {
-  return hipOccupancyMaxActiveBlocksPerMultiprocessor(blocks, kernel, threads, 0);
+inline native_error_t max_active_blocks(Kernel kernel, int threads, int* blocks, std::size_t dynamic_shared = 0) {
+  return hipOccupancyMaxActiveBlocksPerMultiprocessor(blocks, kernel, threads, dynamic_shared);
+}
+/// Lets `kernel` be launched with `bytes` of dynamic shared memory (beyond the default limit).
+template <class Kernel>
+inline native_error_t allow_dynamic_shared(Kernel kernel, std::size_t bytes) {
+  return hipFuncSetAttribute(reinterpret_cast<const void*>(kernel), hipFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(bytes));
 }
 inline native_error_t memset_2d_async(void* ptr, std::size_t pitch_bytes, std::size_t width_bytes, std::size_t height,
                                       stream_t stream) {
@@ -150,8 +156,13 @@ inline native_error_t multiprocessor_count(int device, int* count) {
   return cudaDeviceGetAttribute(count, cudaDevAttrMultiProcessorCount, device);
 }
 template <class Kernel>
-inline native_error_t max_active_blocks(Kernel kernel, int threads, int* blocks) {
-  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, kernel, threads, 0);
+inline native_error_t max_active_blocks(Kernel kernel, int threads, int* blocks, std::size_t dynamic_shared = 0) {
+  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, kernel, threads, dynamic_shared);
+}
+/// Lets `kernel` be launched with `bytes` of dynamic shared memory (beyond the default 48 KiB).
+template <class Kernel>
+inline native_error_t allow_dynamic_shared(Kernel kernel, std::size_t bytes) {
+  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
 }
 inline native_error_t memset_2d_async(void* ptr, std::size_t pitch_bytes, std::size_t width_bytes, std::size_t height,
                                       stream_t stream) {

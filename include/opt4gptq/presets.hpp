@@ -24,6 +24,7 @@
 /// compile-time error: it has no matrix instructions, the SIMT presets are its kernels.
 /// @ingroup presets
 
+#include "kernel/decode_gemm.hpp"
 #include "kernel/dequant_gemm.hpp"
 #include "kernel/mma_gemm.hpp"
 #include "policy/load.hpp"
@@ -51,6 +52,14 @@ using TensorCore = MmaGemm<LoadVec8, ReduceSharedBuffered>;
 /// Matrix cores with the deterministic split-K fix-up: one launch per call, fp32 across K blocks, bitwise
 /// reproducible; needs the workspace form of launch().
 using TensorCoreDeterministic = MmaGemm<LoadVec8, ReduceSharedSerial>;
+/// The SIMT decode kernel (M = 1..8; the decode kernel of GPUs without matrix instructions, gfx906 first): the next
+/// stage's weights in flight while one is used, activations staged once per window of many stages, fp32 dot products
+/// (`v_dot2_f32_f16` on gfx9), and the deterministic split-K fix-up inside the launch (needs a workspace).
+using Decode = DecodeGemm<LoadVec8, ReduceSharedSerial, MathDot2F32>;
+/// Matrix cores fed by a multi-stage ring of asynchronous copies (cp.async): K blocks meet in C through fp16 atomics.
+using TensorCorePipelined = MmaPipelinedGemm<LoadVec8, ReduceSharedBuffered>;
+/// The pipelined matrix-core kernel with the deterministic split-K fix-up (one launch, fp32 across K blocks).
+using TensorCorePipelinedDeterministic = MmaPipelinedGemm<LoadVec8, ReduceSharedSerial>;
 
 }  // namespace presets
 OPT4GPTQ_NAMESPACE_END

@@ -312,9 +312,15 @@ CallResult call(const opt4gptq::QuantizedWeights& weights, int m, const DeviceAr
   if (r.status.ok()) r.status = opt4gptq::launch<Gemm>(r.plan, p, workspace.get(), r.plan.workspace_bytes, nullptr);
   OPT4GPTQ_CHECK_RUNTIME(platform::device_synchronize());
   if (r.status.ok() && r.plan.workspace_bytes > 0) {
-    // The policy's contract: a launch leaves every byte of the workspace it used zero (ready for any next shape).
+    // The policy's contract: a launch leaves every byte of the workspace it used zero (ready for any next shape). The
+    // slots it never used (rows of M past m) keep their poison: they are neither read nor written.
     const std::vector<unsigned char> after = workspace.download();
-    r.workspace_left_nonzero = std::count_if(after.begin(), after.end(), [](unsigned char b) { return b != 0; });
+    std::size_t slot_bytes = 0;
+    if constexpr (std::is_same_v<typename Gemm::ReducePolicy, opt4gptq::ReduceSharedSerial>)
+      slot_bytes = static_cast<std::size_t>(r.plan.grid_x) * r.plan.grid_y * r.plan.grid_z * r.plan.rows_per_block *
+                   Gemm::TileShape::kBlockCols * sizeof(float);
+    for (std::size_t i = 0; i < after.size(); ++i)
+      if (after[i] != 0 && !(i < slot_bytes && after[i] == 0xFF)) ++r.workspace_left_nonzero;
   }
   std::vector<std::uint16_t> out = c.download();
   for (std::size_t i = 0; i < out.size(); ++i) {

@@ -11,6 +11,7 @@
 #include <atomic>
 
 #include "../detail/checks.hpp"
+#include "../kernel/gemm_kernel.hpp"
 #include "../platform.hpp"
 #include "../status.hpp"
 
@@ -75,12 +76,42 @@ inline Status current_device_info(DeviceInfo* info) {
 
 namespace detail {
 
-/// Resident blocks per multiprocessor of `kernel`, the entry point of (Gemm, kRowsM, kActOrder), on `device`
-/// (the current device: the occupancy query asks about it).
-template <class Gemm, int kRowsM, bool kActOrder, class Kernel>
-Status blocks_per_multiprocessor(Kernel kernel, int threads, int device, int* blocks) {
+template <class Gemm, int kRowsM, bool kActOrder>
+struct DynamicSharedKey {};
+
+/// Raises the dynamic shared memory limit of the entry point of (Gemm, kRowsM, kActOrder) to what it uses, once per
+/// device (`device` is the current one); nothing for kernels with static shared memory.
+template <class Gemm, int kRowsM, bool kActOrder>
+Status prepare_entry_point(int device) {
+  constexpr std::size_t kBytes = Gemm::template dynamic_shared_bytes<kRowsM>();
+  if constexpr (kBytes == 0) {
+    (void)device;
+    return Status::success();
+  } else {
+    int done = 0;
+    return DeviceCache<DynamicSharedKey<Gemm, kRowsM, kActOrder>>::get(
+        device,
+        [](int* value) {
+          *value = 1;
+          return platform::allow_dynamic_shared(entry_point<Gemm, kRowsM, kActOrder>(), kBytes);
+        },
+        &done);
+  }
+}
+
+/// Resident blocks per multiprocessor of the entry point of (Gemm, kRowsM, kActOrder) on `device` (the current
+/// device: the occupancy query asks about it), with its dynamic shared memory.
+template <class Gemm, int kRowsM, bool kActOrder>
+Status blocks_per_multiprocessor(int device, int* blocks) {
+  const Status s = prepare_entry_point<Gemm, kRowsM, kActOrder>(device);
+  if (!s.ok()) return s;
   return DeviceCache<OccupancyKey<Gemm, kRowsM, kActOrder>>::get(
-      device, [&](int* value) { return platform::max_active_blocks(kernel, threads, value); }, blocks);
+      device,
+      [&](int* value) {
+        return platform::max_active_blocks(entry_point<Gemm, kRowsM, kActOrder>(), Gemm::kThreads, value,
+                                           Gemm::template dynamic_shared_bytes<kRowsM>());
+      },
+      blocks);
 }
 
 }  // namespace detail

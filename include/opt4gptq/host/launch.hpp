@@ -42,7 +42,15 @@ Status launch_planned(const Plan& plan, const GemmProblem& p, void* workspace, s
     constexpr int R = decltype(kRows)::value;
     constexpr bool A = decltype(kActOrder)::value;
     const dim3 grid(plan.grid_x, plan.grid_y, plan.grid_z);
-    dequant_gemm_kernel<Gemm, R, A><<<grid, dim3(Gemm::kThreads), 0, stream>>>(params);
+    constexpr std::size_t kDynamicShared = Gemm::template dynamic_shared_bytes<R>();
+    if constexpr (kDynamicShared > 0) {
+      int device = 0;
+      const platform::native_error_t e = platform::current_device(&device);
+      if (e != platform::kNativeSuccess) return runtime_error(e);
+      const Status s = prepare_entry_point<Gemm, R, A>(device);
+      if (!s.ok()) return s;
+    }
+    entry_point<Gemm, R, A>()<<<grid, dim3(Gemm::kThreads), kDynamicShared, stream>>>(params);
     const platform::native_error_t e = platform::last_error();
     if (e != platform::kNativeSuccess) return launch_failed(e);
     return Status::success();

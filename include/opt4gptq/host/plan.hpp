@@ -101,8 +101,7 @@ Status plan_valid(const GemmProblem& p, const DeviceInfo* device, Plan* plan) {
     const Status s = with_entry_point<Gemm>(out.rows_per_block, out.act_order, [&](auto kRows, auto kActOrder) {
       constexpr int R = decltype(kRows)::value;
       constexpr bool A = decltype(kActOrder)::value;
-      return blocks_per_multiprocessor<Gemm, R, A>(dequant_gemm_kernel<Gemm, R, A>, Gemm::kThreads, device->device,
-                                                   &per_sm);
+      return blocks_per_multiprocessor<Gemm, R, A>(device->device, &per_sm);
     });
     if (!s.ok()) return s;
     resident = device->multiprocessors * per_sm;

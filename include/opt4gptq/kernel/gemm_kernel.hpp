@@ -60,6 +60,22 @@ template <class Mainloop>
 struct mainloop_math_policy<Mainloop, std::void_t<typename Mainloop::MathPolicy>> {
   using type = typename Mainloop::MathPolicy;
 };
+
+/// Whether a mainloop asks for its shared memory dynamically (`kDynamicSharedMemory`: stage rings larger than the
+/// 48 KiB a block may declare statically on NVIDIA); false for one that does not say.
+template <class Mainloop, class = void>
+struct mainloop_dynamic_shared : std::false_type {};
+template <class Mainloop>
+struct mainloop_dynamic_shared<Mainloop, std::void_t<decltype(Mainloop::kDynamicSharedMemory)>>
+    : std::bool_constant<Mainloop::kDynamicSharedMemory> {};
+
+/// The blocks per multiprocessor a tile asks the compiler to fit (`kMinBlocksPerMultiprocessor`: a register budget of
+/// 64K / (threads x blocks)); 1 for a tile that does not say.
+template <class Tile, class = void>
+struct tile_min_blocks : std::integral_constant<int, 1> {};
+template <class Tile>
+struct tile_min_blocks<Tile, std::void_t<decltype(Tile::kMinBlocksPerMultiprocessor)>>
+    : std::integral_constant<int, Tile::kMinBlocksPerMultiprocessor> {};
 }  // namespace detail
 
 /// @ingroup kernel
@@ -94,11 +110,24 @@ struct GemmKernel {
   };
 
   /// Static shared memory is limited to 48 KiB per block on NVIDIA (AMD allows 64 KiB); say so before ptxas does.
+  /// A mainloop that declares kDynamicSharedMemory gets its storage as dynamic shared memory instead (the host API
+  /// raises the kernel's limit once per device), up to what one block may have: 227 KiB on NVIDIA sm_90, 163 KiB on
+  /// sm_80, 64 KiB on AMD; the launch fails with the runtime's message on a GPU with less.
+  static constexpr bool kDynamicShared = detail::mainloop_dynamic_shared<Mainloop>::value;
+  static constexpr int kMinBlocksPerMultiprocessor = detail::tile_min_blocks<TileShape>::value;
   static constexpr std::size_t kSharedBytes = sizeof(SharedStorage<kMaxRows>);
-  static_assert(!kPoliciesValid || kSharedBytes <= 48 * 1024,
+  static_assert(!kPoliciesValid || kDynamicShared || kSharedBytes <= 48 * 1024,
                 "GemmKernel: the tile needs more than 48 KiB of shared memory at its largest rows of M per block "
                 "(staging: 16 bytes per 8 rows of K per row of M; the ReducePolicy's storage overlaid): use a smaller "
                 "stage or fewer threads");
+  static_assert(!kPoliciesValid || !kDynamicShared || kSharedBytes <= 227 * 1024,
+                "GemmKernel: the tile needs more shared memory than any GPU gives one block (227 KiB): use fewer "
+                "stages, a shorter stage or fewer rows of M per block");
+  /// Dynamic shared memory of the entry point of `kRows` rows of M per block (0 for static storage).
+  template <int kRows>
+  static constexpr std::size_t dynamic_shared_bytes() {
+    return kDynamicShared ? sizeof(SharedStorage<kRows>) : 0;
+  }
 
   /// What this kernel can run, beyond the problem's own rules (check_problem): the grid's limit on M chunks, then
   /// the mainloop's widths and alignments. The message names the argument. validate<Gemm>() calls it after
@@ -137,6 +166,24 @@ template <class Gemm, int kRows, bool kActOrder>
 __global__ static void __launch_bounds__(Gemm::kThreads) dequant_gemm_kernel(const KernelParams params) {
   __shared__ typename Gemm::template SharedStorage<kRows> smem;
   Gemm::template run<kRows, kActOrder>(params, smem);
+}
+
+/// The entry point of kernels whose storage is dynamic shared memory (GemmKernel::kDynamicShared).
+template <class Gemm, int kRows, bool kActOrder>
+__global__ static void __launch_bounds__(Gemm::kThreads, Gemm::kMinBlocksPerMultiprocessor)
+    dequant_gemm_kernel_dynamic(const KernelParams params) {
+  extern __shared__ __align__(16) unsigned char opt4gptq_dynamic_shared[];
+  Gemm::template run<kRows, kActOrder>(
+      params, *reinterpret_cast<typename Gemm::template SharedStorage<kRows>*>(opt4gptq_dynamic_shared));
+}
+
+/// The entry point of (Gemm, kRows, kActOrder): static or dynamic shared memory, as the kernel says.
+template <class Gemm, int kRows, bool kActOrder>
+constexpr auto entry_point() {
+  if constexpr (Gemm::kDynamicShared)
+    return &dequant_gemm_kernel_dynamic<Gemm, kRows, kActOrder>;
+  else
+    return &dequant_gemm_kernel<Gemm, kRows, kActOrder>;
 }
 
 OPT4GPTQ_NAMESPACE_END

@@ -14,6 +14,7 @@
 #include "../mma/instructions.hpp"
 #include "gemm_kernel.hpp"
 #include "mainloop_mma.hpp"
+#include "mainloop_mma_pipelined.hpp"
 #include "scheduler.hpp"
 
 OPT4GPTQ_NAMESPACE_BEGIN
@@ -26,5 +27,21 @@ using DefaultMmaTile = MmaTileShape<mma::NativeShape, 128 / (4 * mma::NativeShap
 /// @ingroup kernel
 template <class Load, class Reduce, class Tile = DefaultMmaTile, class Codec = CodecInt4>
 using MmaGemm = GemmKernel<MainloopMma<Load, Tile, Codec>, Reduce, SplitKScheduler<Tile>>;
+
+/// @ingroup kernel
+/// The pipelined tile the presets use. NVIDIA: 4 warps x 32 columns, stages of 128 rows, a ring of 4 stages (3 in
+/// flight; 52 KiB of shared memory at 16 rows of M, 112 KiB at 64). AMD: 2 waves x 64 columns, 2 stages (AMD allows a
+/// block 64 KiB of LDS, and without an asynchronous copy a deeper ring holds nothing more in flight).
+#if defined(OPT4GPTQ_BACKEND_HIP)
+using DefaultMmaPipelineTile = MmaPipelineTile<mma::NativeShape, 2, 4, 2>;
+#else
+using DefaultMmaPipelineTile = MmaPipelineTile<mma::NativeShape, 4, 4, 4>;
+#endif
+
+/// @ingroup kernel
+/// The pipelined matrix-core kernel: MainloopMmaPipelined (asynchronous multi-stage copies of weights and
+/// activations), a ReducePolicy of the block-sum contract and the split-K scheduler of its tile.
+template <class Load, class Reduce, class Tile = DefaultMmaPipelineTile, class Codec = CodecInt4>
+using MmaPipelinedGemm = GemmKernel<MainloopMmaPipelined<Load, Tile, Codec>, Reduce, SplitKScheduler<Tile>>;
 
 OPT4GPTQ_NAMESPACE_END

@@ -159,15 +159,17 @@ struct ReduceSharedBuffered {
     __syncthreads();
   }
 
-  /// Calls f(row, column in tile, sum of the pair) for every output pair of the block, threads striding over them;
-  /// each pair is summed over the wave splits in a fixed order. This level is a plain loop over shared memory, not a
-  /// rocPRIM/CUB primitive: it adds many independent segments of at most 8 values (BlockReduce reduces a whole block
-  /// to one value), and the fixed order is what makes the result reproducible.
+  /// Calls f(row, column in tile, sum of the pair) for every output pair of the block's valid rows (rows past M are
+  /// never written), threads striding over them; each pair is summed over the wave splits in a fixed order. This
+  /// level is a plain loop over shared memory, not a rocPRIM/CUB primitive: it adds many independent segments of at
+  /// most 8 values (BlockReduce reduces a whole block to one value), and the fixed order is what makes the result
+  /// reproducible.
   template <class Tile, int kRows, class F>
   OPT4GPTQ_DEVICE static void for_each_pair(const SharedStorage<Tile, kRows>& smem, const ThreadOutput& out, F&& f) {
     constexpr int kWaveSplits = SharedStorage<Tile, kRows>::kWaveSplits;
     constexpr int kPairsPerRow = Tile::kBlockCols / 2;
-    for (int i = out.thread; i < kRows * kPairsPerRow; i += Tile::kThreads) {
+    const int rows = out.rows < kRows ? out.rows : kRows;
+    for (int i = out.thread; i < rows * kPairsPerRow; i += Tile::kThreads) {
       const int r = i / kPairsPerRow;
       const int c = 2 * (i % kPairsPerRow);
       float2 total = make_float2(0.0f, 0.0f);
@@ -254,9 +256,11 @@ struct ReduceSharedSerial {
     __syncthreads();
     if (!smem.last) return;  // uniform over the block
     __threadfence();
-    // The last block adds the slots in K order (the same order whichever block arrives last) and stores C.
+    // The last block adds the slots in K order (the same order whichever block arrives last) and stores C. Only the
+    // valid rows' slots were written (for_each_pair), so only they are read.
     constexpr int kPairsPerRow = Tile::kBlockCols / 2;
-    for (int i = out.thread; i < kRows * kPairsPerRow; i += Tile::kThreads) {
+    const int rows = out.rows < kRows ? out.rows : kRows;
+    for (int i = out.thread; i < rows * kPairsPerRow; i += Tile::kThreads) {
       const int r = i / kPairsPerRow;
       const int c = 2 * (i % kPairsPerRow);
       // volatile: read from the coherent level (L2), not a possibly stale L1 line. The loads are issued 8 at a time

@@ -1,0 +1,32 @@
+#pragma once
+/// @file
+/// DecodeGemm: the SIMT decode kernel, named by its policies. It is the GemmKernel of the decode mainloop (which hosts
+/// the LoadPolicy and the MathPolicy), a ReducePolicy of the SIMT contract, and the split-K scheduler of its tile:
+/// @code
+/// DecodeGemm<Load, Reduce, Math, Tile, Codec>
+///   == GemmKernel<MainloopDecode<Load, Math, Tile, Codec>, Reduce, SplitKScheduler<Tile>>
+/// @endcode
+
+#include "../codec/int4.hpp"
+#include "gemm_kernel.hpp"
+#include "mainloop_decode.hpp"
+#include "scheduler.hpp"
+
+OPT4GPTQ_NAMESPACE_BEGIN
+
+/// @ingroup kernel
+/// The tile the presets use. AMD (wave64): 4 waves, each one K sub-slice of 64 column lanes (256 columns), so that a
+/// wave reads one staged activation vector at a time; batches of 2 packed words (16-byte loads) per thread, two in
+/// flight, and one staging load at a time, to stay at 3 waves per SIMD on gfx906 (84 VGPRs is the line). NVIDIA: 8
+/// warps, each one K sub-slice of 32 column lanes (128 columns); batches of 4 words, two in flight.
+#if defined(OPT4GPTQ_BACKEND_HIP)
+using DefaultDecodeTile = DecodeTileShape<256, 64, 2, 1>;
+#else
+using DefaultDecodeTile = DecodeTileShape<256, 32, 4>;
+#endif
+
+/// @ingroup kernel
+template <class Load, class Reduce, class Math, class Tile = DefaultDecodeTile, class Codec = CodecInt4>
+using DecodeGemm = GemmKernel<MainloopDecode<Load, Math, Tile, Codec>, Reduce, SplitKScheduler<Tile>>;
+
+OPT4GPTQ_NAMESPACE_END

@@ -1,0 +1,260 @@
+#pragma once
+/// @file
+/// MainloopDecode: the decode mainloop on CUDA cores / SIMD lanes (M = 1..8), for GPUs without matrix instructions
+/// (gfx906, the HYGON DCU Z100, first) and as the SIMT reference of the decode path. It keeps the SIMT mainloop's
+/// thread layout (each thread owns 4 columns; the block's K sub-slices are its waves) and its ReducePolicy contract,
+/// and changes what limits a weight stream at small M:
+///  - the weights of the next stage are in flight while a stage is multiplied (two batches per thread in registers),
+///    across stage and window boundaries, and so are the next stage's group constants;
+///  - activations are staged once per window of many stages (up to 16 KiB: the whole K range of a block at M = 1 on
+///    most layers), so a block pays a barrier and a staging latency per window, not per stage;
+///  - each wave (AMD) or pair of warps (NVIDIA) is one K sub-slice: all its lanes read the same staged 16-byte vector
+///    of activations at once (one address per wave: a broadcast, free of bank conflicts by construction);
+///  - the MathPolicy's `dot8` (MathDot2F32: `v_dot2_f32_f16` on gfx9, fp32 products elsewhere) sums the 8 products of
+///    a word in fp32, then one fma applies the column's scale: no fp16 partial sums, so no fp16 overflow.
+/// The K split across blocks is the scheduler's; ReduceSharedSerial combines it inside the launch (no zero-fill).
+/// @ingroup kernel
+
+#include <type_traits>
+#include <utility>
+
+#include "../codec/int4.hpp"
+#include "../platform.hpp"
+#include "../policy/reduce.hpp"
+#include "../policy/traits.hpp"
+#include "../problem.hpp"
+#include "../status.hpp"
+#include "../tile.hpp"
+#include "act_order_rows.hpp"
+#include "activation_staging.hpp"
+#include "dot_product.hpp"
+#include "params.hpp"
+#include "quad_column_checks.hpp"
+
+OPT4GPTQ_NAMESPACE_BEGIN
+
+/// @ingroup kernel
+/// The block shape of MainloopDecode: TileShape's layout (`Threads` threads = K sub-slices x `LanesN` column lanes of 4
+/// columns) with stages of one batch of `Unroll` packed words per sub-slice (kChunkK = 8 x Unroll rows), two batches
+/// in flight per thread, and `StagingBatch` activation loads in flight per thread while a window is staged (each
+/// costs 4 registers: on gfx906 1, to stay at 3 waves per SIMD).
+template <int Threads = 256, int LanesN = 32, int Unroll = 4, int StagingBatch = 4>
+struct DecodeTileShape : TileShape<Threads, LanesN, 8 * Unroll, 0, Unroll, 2> {
+  /// The split-K plan counts a block's fixed cost (first loads, staging, reduction) as this many stages.
+  static constexpr int kBlockOverheadStages = 2;
+  static constexpr int kStagingBatch = StagingBatch;
+  static_assert(StagingBatch >= 1 && StagingBatch <= 8, "DecodeTileShape: 1 .. 8 staging loads in flight");
+};
+
+/// @ingroup kernel
+/// The decode mainloop of one LoadPolicy (how A is staged), MathPolicy (the dot products), DecodeTileShape and codec.
+template <class Load, class Math, class Tile, class Codec_ = CodecInt4>
+struct MainloopDecode {
+  using LoadPolicy = Load;
+  using MathPolicy = Math;
+  using TileShape = Tile;
+  using Codec = Codec_;
+  static_assert(Codec::kRowsPerWord == 8,
+                "MainloopDecode stages activations as 16-byte vectors of 8 rows, one per packed word: it needs a codec "
+                "with 8 rows per word (CodecInt4)");
+
+  static constexpr bool kPoliciesValid = check_load_policy<Load>() && check_math_policy<Math>();
+  static constexpr int kThreads = Tile::kThreads;
+  static constexpr int kMaxRows = 8;  ///< rows of M per block; larger M runs in chunks along grid y
+  using EntryRows = std::integer_sequence<int, 1, 2, 3, 4, 5, 6, 7, 8>;
+  static constexpr int rows_per_block(int m) { return m < kMaxRows ? m : kMaxRows; }
+  template <class Reduce>
+  static constexpr bool reduce_policy_valid() {
+    return check_reduce_policy<Reduce>();
+  }
+
+  /// Rows of K whose activations are staged at once: as many whole stages as 16 KiB holds at this many rows of M, at
+  /// most 8192 (so that LDS leaves room for 3-4 blocks per multiprocessor on gfx906).
+  static constexpr int window_rows(int rows_of_m) {
+    const int budget = 8192 / rows_of_m < 8192 ? 8192 / rows_of_m : 8192;
+    const int rows = budget / Tile::kStageRows * Tile::kStageRows;
+    return rows > Tile::kStageRows ? rows : Tile::kStageRows;
+  }
+
+  template <int kRows>
+  struct SharedStorage {
+    static constexpr int kWindowRows = window_rows(kRows);
+    detail::Words4 a[kRows][kWindowRows / 8];  ///< activations of the window, interleaved per 8 rows
+    int word_group[kWindowRows / 8];           ///< act-order: group of each 8-row word of the window
+  };
+
+  static Status can_implement(const GemmProblem& p) { return detail::check_quad_column_layout<Load, Codec>(p); }
+
+  template <int kRows, bool kActOrder, class Work, class Epilogue>
+  OPT4GPTQ_DEVICE static void run(const KernelParams& p, const Work& work, SharedStorage<kRows>& smem,
+                                  Epilogue&& epilogue) {
+    using Storage = SharedStorage<kRows>;
+    const ThreadPlace place = Tile::place(threadIdx.x);
+    const int block_col = work.block_col();
+    const int col = block_col + 4 * place.lane;
+    const int m0 = work.m0();
+    const int rows = min(kRows, p.m - m0);
+    const detail::RowsInUse in_use = detail::rows_in_use<kActOrder>(p);
+    const int k_begin = work.k_begin();
+    const int k_end = min(in_use.k_rows, work.k_end());
+    const bool has_cols = col < p.n;
+
+    float acc[kRows][4];
+#pragma unroll
+    for (int r = 0; r < kRows; ++r)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) acc[r][j] = 0.0f;
+
+    GroupConstants gc;
+    gc.group = -1;
+    gc.next_row = 0;
+    Batch cur;
+    issue_batch<kActOrder>(p, k_begin, k_end, place.split, col, has_cols, cur);
+    // Up to Tile::kStagingBatch staging loads in flight per thread.
+    constexpr int kVectorsPerThread = (kRows * Storage::kWindowRows / 8 + kThreads - 1) / kThreads;
+    constexpr int kStagingBatch = kVectorsPerThread < Tile::kStagingBatch ? kVectorsPerThread : Tile::kStagingBatch;
+    for (int window = k_begin; window < k_end; window += Storage::kWindowRows) {
+      const int window_end = min(k_end, window + Storage::kWindowRows);
+      if (window != k_begin) __syncthreads();  // everyone is done with the previous window's activations
+      detail::stage_activations<Load, Codec, kThreads, Storage::kWindowRows, Storage::kWindowRows, kRows, kActOrder,
+                                kStagingBatch>(p, reinterpret_cast<half*>(&smem.a[0][0]), smem.word_group, window,
+                                               window_end, m0, rows);
+      __syncthreads();
+      for (int stage = window; stage < window_end; stage += Tile::kStageRows) {
+        // The next stage's weights and group constants go in flight before this stage is used (across windows too:
+        // before the next window's staging and barriers).
+        Batch next;
+        issue_batch<kActOrder>(p, stage + Tile::kStageRows, k_end, place.split, col, has_cols, next);
+        multiply<kRows, kActOrder>(p, smem, window, cur, col, gc, acc);
+        cur = next;
+      }
+    }
+
+    // prepare_act_order found a g_idx entry outside [0, num_groups), or the view is not the buffer's: NaN outputs.
+    if (!in_use.data_valid) detail::fill_nan(acc);
+
+    epilogue(acc, [&] {
+      ThreadOutput out;
+      out.c = p.c + m0 * p.ldc;
+      out.ldc = p.ldc;
+      out.rows = rows;
+      out.n = p.n;
+      out.col = col;
+      out.block_col = block_col;
+      out.lane = place.lane;
+      out.split = place.split;
+      out.thread = static_cast<int>(threadIdx.x);
+      return out;
+    });
+  }
+
+ private:
+  /// Scales and zero-point terms of the current group for the thread's 4 columns.
+  struct GroupConstants {
+    int group;
+    int next_row;  ///< first row past the current group (without act-order)
+    float scale[4];
+    typename Codec::ZeroTerms zero[4];
+  };
+
+  /// One stage's work of a thread, in flight: its words (rows `begin` .. `begin` + 8 words), and the raw constants
+  /// of the group of its first word.
+  struct Batch {
+    detail::Words4 w[Tile::kUnroll];
+    int begin;  ///< first row of the thread's words
+    int words;  ///< words that exist (0 past the end, past N or past K)
+    int group;  ///< group of the first word (-1: none)
+    uint2 scales;
+    std::uint32_t zeros;
+  };
+
+  OPT4GPTQ_DEVICE static void load_raw(const KernelParams& p, int group, int col, uint2& scales, std::uint32_t& zeros) {
+    scales = *reinterpret_cast<const uint2*>(p.scales + static_cast<std::int64_t>(group) * p.lds + col);
+    zeros = p.qzeros[static_cast<std::int64_t>(group) * p.ldz + col / Codec::kColumnsPerZeroWord];
+  }
+
+  OPT4GPTQ_DEVICE static void set_group(const KernelParams& p, int group, uint2 s, std::uint32_t z, int col,
+                                        GroupConstants& gc) {
+    gc.group = group;
+    gc.next_row = (group + 1) * p.group_size;
+    const half2 s01 = platform::bit_cast<half2>(s.x);
+    const half2 s23 = platform::bit_cast<half2>(s.y);
+    gc.scale[0] = __low2float(s01);
+    gc.scale[1] = __high2float(s01);
+    gc.scale[2] = __low2float(s23);
+    gc.scale[3] = __high2float(s23);
+    // col is a multiple of 4: its 4 zero points are nibbles 0..3 or 4..7 of one qzeros word (v1's offset first).
+    const std::uint32_t zeros = (z + p.zero_word_offset) >> (Codec::kBits * (col % Codec::kColumnsPerZeroWord));
+#pragma unroll
+    for (int j = 0; j < 4; ++j) gc.zero[j] = Codec::zero_terms(Codec::zero_of(zeros, j));
+  }
+
+  /// Issues the loads of the thread's words of the stage starting at row `stage`, and of its first group's constants.
+  template <bool kActOrder>
+  OPT4GPTQ_DEVICE static void issue_batch(const KernelParams& p, int stage, int k_end, int split, int col,
+                                          bool has_cols, Batch& b) {
+    b.begin = stage + split * Tile::kChunkK;
+    const int end = min(k_end, b.begin + Tile::kChunkK);
+    b.words = has_cols && b.begin < end ? (end - b.begin) / 8 : 0;
+    b.group = -1;
+    if (b.words > 0) {
+      const std::uint32_t* q = p.qweight + static_cast<std::int64_t>(b.begin / 8) * p.ldq + col;
+#pragma unroll
+      for (int u = 0; u < Tile::kUnroll; ++u)
+        if (u < b.words) b.w[u] = *reinterpret_cast<const detail::Words4*>(q + u * p.ldq);
+      b.group = kActOrder ? p.word_group[b.begin / 8] : b.begin / p.group_size;
+      load_raw(p, b.group, col, b.scales, b.zeros);
+    }
+  }
+
+  /// Multiplies the thread's words of one stage (`b`) with the staged activations of the window starting at row
+  /// `window`, into acc.
+  template <int kRows, bool kActOrder>
+  OPT4GPTQ_DEVICE static void multiply(const KernelParams& p, const SharedStorage<kRows>& s, int window, const Batch& b,
+                                       int col, GroupConstants& gc, float (&acc)[kRows][4]) {
+    if (b.words <= 0) return;
+    if (b.group != gc.group) set_group(p, b.group, b.scales, b.zeros, col, gc);
+    const int word0 = (b.begin - window) / 8;  // the batch's first word in the window
+#pragma unroll
+    for (int u = 0; u < Tile::kUnroll; ++u) {
+      if (u < b.words) {
+        // Groups below the batch's length (e.g. 8 or 16 rows) change inside it: their constants are loaded here.
+        if constexpr (kActOrder) {
+          const int group = s.word_group[word0 + u];
+          if (group != gc.group) {
+            uint2 sc;
+            std::uint32_t z;
+            load_raw(p, group, col, sc, z);
+            set_group(p, group, sc, z, col, gc);
+          }
+        } else if (b.begin + 8 * u >= gc.next_row) {
+          uint2 sc;
+          std::uint32_t z;
+          load_raw(p, gc.group + 1, col, sc, z);
+          set_group(p, gc.group + 1, sc, z, col, gc);
+        }
+        multiply_word<kRows>(b.w[u], &s.a[0][word0 + u], gc, acc);
+      }
+    }
+  }
+
+  template <int kRows>
+  OPT4GPTQ_DEVICE static void multiply_word(const detail::Words4& q, const detail::Words4* a_word,
+                                            const GroupConstants& gc, float (&acc)[kRows][4]) {
+    constexpr int kWindowWords = SharedStorage<kRows>::kWindowRows / 8;
+    const std::uint32_t words[4] = {q.x, q.y, q.z, q.w};
+    half2 w[4][4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) Codec::template dequant<Math>(words[j], gc.zero[j], w[j]);
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      const detail::Words4 av = a_word[r * kWindowWords];
+      const half2 a[4] = {platform::bit_cast<half2>(av.x), platform::bit_cast<half2>(av.y),
+                          platform::bit_cast<half2>(av.z), platform::bit_cast<half2>(av.w)};
+#pragma unroll
+      for (int j = 0; j < 4; ++j) acc[r][j] = fmaf(detail::dot8<Math>(a, w[j]), gc.scale[j], acc[r][j]);
+    }
+  }
+};
+
+OPT4GPTQ_NAMESPACE_END
