@@ -325,7 +325,7 @@ class PreparedLayouts {
     auto bucket = entries_.find(key.qweight_storage);
     if (bucket != entries_.end())
       for (const Entry& e : bucket->second)
-        if (e.matches(key, qweight, g_idx)) return e.buffer;
+        if (e.matches(key)) return e.buffer;
 
     if (capturing(args, stream))
       args.fail("b_g_idx",
@@ -348,12 +348,8 @@ class PreparedLayouts {
                                   layer.groups));
     check_status(args, valid);
 
-    Entry e;
-    e.key = key;
-    e.qweight_ref = qweight.storage().getWeakStorageImpl();
-    e.g_idx_ref = g_idx.storage().getWeakStorageImpl();
-    e.buffer = buffer;
-    entries_[key.qweight_storage].push_back(std::move(e));
+    entries_[key.qweight_storage].push_back(Entry(key, qweight.storage().getWeakStorageImpl(),
+                                                  g_idx.storage().getWeakStorageImpl(), buffer));
     return buffer;
   }
 
@@ -388,12 +384,15 @@ class PreparedLayouts {
     }
   };
   struct Entry {
+    Entry(const Key& k, c10::weak_intrusive_ptr<c10::StorageImpl> q, c10::weak_intrusive_ptr<c10::StorageImpl> g,
+          at::Tensor b)
+        : key(k), qweight_ref(std::move(q)), g_idx_ref(std::move(g)), buffer(std::move(b)) {}
     Key key;
     c10::weak_intrusive_ptr<c10::StorageImpl> qweight_ref;
     c10::weak_intrusive_ptr<c10::StorageImpl> g_idx_ref;
     at::Tensor buffer;
     bool alive() const { return !qweight_ref.expired() && !g_idx_ref.expired(); }
-    bool matches(const Key& k, const at::Tensor&, const at::Tensor&) const {
+    bool matches(const Key& k) const {
       return alive() && key.same_tensors(k) && key.qweight_version == k.qweight_version &&
              key.g_idx_version == k.g_idx_version;
     }
