@@ -105,11 +105,22 @@ say "   package build setting: ${OPT4GPTQ_BUILD_SETTING:-(build_settings.DEFAULT
 
 # 2. Build and install. pip first (the supported route); if pip cannot (an old setuptools without bdist_wheel, say),
 # build in place and use the tree through PYTHONPATH so that the tests still tell something.
+# A venv made by uv may have no pip: then uv installs (the same PEP 517 build), else the in-place fallback.
+if "$PY" -m pip --version >/dev/null 2>&1; then
+  INSTALL=("$PY" -m pip install --no-build-isolation --no-index --no-deps -v ./python)
+elif command -v uv >/dev/null 2>&1; then
+  INSTALL=(uv pip install --python "$PY" --no-build-isolation --no-index --no-deps -v ./python)
+else
+  INSTALL=(false)
+  say "   neither pip nor uv for $PY: building in place"
+fi
 if [ $CHECKS -eq 0 ] && "$PY" -c "import opt4gptq" >/dev/null 2>&1; then
   say "   opt4gptq is installed already: not rebuilt"
-elif step "pip install --no-build-isolation ./python" 300 "$LOGS/build.log" \
-     "$PY" -m pip install --no-build-isolation --no-index --no-deps -v ./python; then
+elif step "install: ${INSTALL[*]}" 300 "$LOGS/build.log" "${INSTALL[@]}"; then
   :
+elif grep -qE "ninja: build stopped|error: command .*(nvcc|c\+\+|g\+\+|gcc)' failed|: error:" "$LOGS/build.log" 2>/dev/null; then
+  say "   the build has compile errors: no in-place fallback (it would fail the same way)"
+  grep -E ": error:|error: command" "$LOGS/build.log" | head -20 | sed 's/^/   /' >> "$SUMMARY"
 else
   rm -rf python/build
   if step "fallback: setup.py build_ext --inplace" 300 "$LOGS/build_inplace.log" \
