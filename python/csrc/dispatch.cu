@@ -53,8 +53,7 @@ Kernel resolve_kernel(Kernel requested, int m, int k, int n, int num_groups, boo
 
 opt4gptq::Status launch_by_name(const opt4gptq::GemmProblem& p, Kernel kernel, Workspace& workspace,
                                 cudaStream_t stream, Kernel* ran) {
-  if (p.weights == nullptr)
-    return opt4gptq::Status::error(opt4gptq::StatusCode::kNullPointer, "problem.weights: null");
+  if (p.weights == nullptr) return opt4gptq::Status::error(opt4gptq::StatusCode::kNullPointer, "problem.weights: null");
   const opt4gptq::QuantizedWeights& w = *p.weights;
   const Kernel k = resolve_kernel(kernel, p.m, w.k, w.n, w.groups(), w.act_order != nullptr);
   if (ran != nullptr) *ran = k;

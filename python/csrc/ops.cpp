@@ -107,8 +107,8 @@ class Args {
   void bits(std::int64_t bit) const {
     if (bit != 4)
       raise_error(fmt_message("bit: %lld-bit weights are not supported: 4 is the only width with a codec in opt4gptq "
-                         "(codec/int4.hpp) [%s]",
-                         ll(bit), op_),
+                              "(codec/int4.hpp) [%s]",
+                              ll(bit), op_),
                   ErrorKind::kNotImplemented);
   }
 
@@ -119,11 +119,10 @@ class Args {
     if (!t.is_cuda()) fail(arg, fmt_message("must be a CUDA tensor, got one on %s", device_name(t).c_str()));
     if (t.device() != ref.device())
       fail(arg, fmt_message("must be on the same device as %s (%s), got %s", ref_arg, device_name(ref).c_str(),
-                       device_name(t).c_str()));
+                            device_name(t).c_str()));
     if (t.scalar_type() != type)
       fail(arg, fmt_message("must be %s, got %s", dtype_name(type), dtype_name(t.scalar_type())));
-    if (dims >= 0 && t.dim() != dims)
-      fail(arg, fmt_message("must have %d dimensions, got %lld", dims, ll(t.dim())));
+    if (dims >= 0 && t.dim() != dims) fail(arg, fmt_message("must have %d dimensions, got %lld", dims, ll(t.dim())));
   }
 
   /// A size that must fit the library's int.
@@ -137,11 +136,11 @@ class Args {
   std::int64_t row_stride(const at::Tensor& t, const char* arg) const {
     if (t.size(1) > 1 && t.stride(1) != 1)
       fail(arg, fmt_message("columns must be contiguous (stride(1) == 1), got strides (%lld, %lld)", ll(t.stride(0)),
-                       ll(t.stride(1))));
+                            ll(t.stride(1))));
     if (t.size(0) <= 1) return 0;
     if (t.stride(0) < t.size(1))
       fail(arg, fmt_message("rows must not overlap (stride(0) >= size(1) = %lld), got stride(0) = %lld", ll(t.size(1)),
-                       ll(t.stride(0))));
+                            ll(t.stride(0))));
     return t.stride(0);
   }
 
@@ -186,8 +185,9 @@ Layer describe_layer(const Args& args, const Names& names, const at::Tensor& a, 
     args.fail(qweight != nullptr ? names.qweight : names.a,
               fmt_message("K = %lld input features: must be a positive multiple of 8 (8 rows per int32 word)", ll(k)));
   if (n < 8 || n % 8 != 0)
-    args.fail(n_arg, fmt_message("N = %lld output features: must be a positive multiple of 8 (8 zero points per int32 word)",
-                            ll(n)));
+    args.fail(n_arg,
+              fmt_message("N = %lld output features: must be a positive multiple of 8 (8 zero points per int32 word)",
+                          ll(n)));
   layer.k = args.as_int(k, qweight != nullptr ? names.qweight : names.a, "K");
   layer.n = args.as_int(n, n_arg, "N");
 
@@ -197,11 +197,11 @@ Layer describe_layer(const Args& args, const Names& names, const at::Tensor& a, 
   if (scales.size(1) != n)
     args.fail(names.scales, fmt_message("must have N = %lld columns, got %lld", ll(n), ll(scales.size(1))));
   if (qzeros.size(1) != n / 8)
-    args.fail(names.qzeros,
-              fmt_message("must have N / 8 = %lld columns (8 zero points per int32), got %lld", ll(n / 8), ll(qzeros.size(1))));
+    args.fail(names.qzeros, fmt_message("must have N / 8 = %lld columns (8 zero points per int32), got %lld", ll(n / 8),
+                                        ll(qzeros.size(1))));
   if (qzeros.size(0) != groups)
     args.fail(names.qzeros, fmt_message("must have one row per group, as many as %s (%lld), got %lld", names.scales,
-                                   ll(groups), ll(qzeros.size(0))));
+                                        ll(groups), ll(qzeros.size(0))));
 
   opt4gptq::QuantizedWeights& w = layer.weights;
   w.k = layer.k;
@@ -215,14 +215,16 @@ Layer describe_layer(const Args& args, const Names& names, const at::Tensor& a, 
   w.scales = static_cast<const opt4gptq::half*>(scales.data_ptr());
   // The kernels read 4 scales (8 bytes) and 4 columns of packed weights (16 bytes) at once.
   if (!aligned(scales.data_ptr(), 8) || (w.lds % 4) != 0)
-    args.fail(names.scales, "must be 8-byte aligned with a row stride that is a multiple of 4 (4 scales are read at "
-                            "once); pass a contiguous tensor");
+    args.fail(names.scales,
+              "must be 8-byte aligned with a row stride that is a multiple of 4 (4 scales are read at "
+              "once); pass a contiguous tensor");
   if (qweight != nullptr) {
     w.ldq = args.row_stride(*qweight, names.qweight);
     w.qweight = static_cast<const std::int32_t*>(qweight->data_ptr());
     if (!aligned(qweight->data_ptr(), 16) || (w.ldq % 4) != 0)
-      args.fail(names.qweight, "must be 16-byte aligned with a row stride that is a multiple of 4 (one load reads 4 "
-                               "columns of a packed row); pass a contiguous tensor");
+      args.fail(names.qweight,
+                "must be 16-byte aligned with a row stride that is a multiple of 4 (one load reads 4 "
+                "columns of a packed row); pass a contiguous tensor");
   }
   return layer;
 }
@@ -336,20 +338,22 @@ class PreparedLayouts {
 
     const std::size_t bytes = act_order_buffer_bytes(layer.k, layer.n, layer.groups);
     at::Tensor buffer = at::empty({static_cast<std::int64_t>(bytes)}, qweight.options().dtype(at::kByte));
-    if (!aligned(buffer.data_ptr(), 256)) args.fail("b_q_weight", "internal: the prepared buffer is not 256-byte aligned");
+    if (!aligned(buffer.data_ptr(), 256))
+      args.fail("b_q_weight", "internal: the prepared buffer is not 256-byte aligned");
     const at::Tensor g = g_idx.is_contiguous() ? g_idx : g_idx.contiguous();
     opt4gptq::PreparedActOrder prepared;
     check_status(args, prepare_act_order(static_cast<const std::int32_t*>(qweight.data_ptr()), ldq,
-                                  static_cast<const std::int32_t*>(g.data_ptr()), layer.k, layer.n, layer.groups,
-                                  buffer.data_ptr(), bytes, stream, &prepared));
+                                         static_cast<const std::int32_t*>(g.data_ptr()), layer.k, layer.n, layer.groups,
+                                         buffer.data_ptr(), bytes, stream, &prepared));
     const opt4gptq::Status valid = check_act_order(prepared, stream);  // synchronizes, once per layer
     if (valid.code == opt4gptq::StatusCode::kInvalidData)
-      args.fail("b_g_idx", fmt_message("an entry is outside [0, num_groups) with num_groups = b_gptq_scales.size(0) = %d",
-                                  layer.groups));
+      args.fail("b_g_idx",
+                fmt_message("an entry is outside [0, num_groups) with num_groups = b_gptq_scales.size(0) = %d",
+                            layer.groups));
     check_status(args, valid);
 
-    entries_[key.qweight_storage].push_back(Entry(key, qweight.storage().getWeakStorageImpl(),
-                                                  g_idx.storage().getWeakStorageImpl(), buffer));
+    entries_[key.qweight_storage].push_back(
+        Entry(key, qweight.storage().getWeakStorageImpl(), g_idx.storage().getWeakStorageImpl(), buffer));
     return buffer;
   }
 
@@ -463,20 +467,22 @@ at::Tensor gptq_gemm(const at::Tensor& a, const at::Tensor& b_q_weight, const at
   if (has_g_idx) {
     args.tensor(b_g_idx, "b_g_idx", at::kInt, 1, a, "a");
     if (b_g_idx.size(0) != layer.k)
-      args.fail("b_g_idx", fmt_message("must have K = %d entries (one per input row), got %lld", layer.k,
-                                  ll(b_g_idx.size(0))));
+      args.fail("b_g_idx",
+                fmt_message("must have K = %d entries (one per input row), got %lld", layer.k, ll(b_g_idx.size(0))));
   }
   if (!act_order_layout) {
     if (layer.k % layer.groups != 0)
-      args.fail("b_gptq_scales",
-                fmt_message("%d groups (rows) do not divide K = %d: without act-order (or after gptq_shuffle) every group "
-                       "has K / groups rows",
-                       layer.groups, layer.k));
+      args.fail(
+          "b_gptq_scales",
+          fmt_message("%d groups (rows) do not divide K = %d: without act-order (or after gptq_shuffle) every group "
+                      "has K / groups rows",
+                      layer.groups, layer.k));
     const int group_size = layer.k / layer.groups;
     if (group_size % 8 != 0)
-      args.fail("b_gptq_scales", fmt_message("K / groups = %d rows per group is not a multiple of 8 (a packed word of 8 "
-                                        "rows must not straddle two groups)",
-                                        group_size));
+      args.fail("b_gptq_scales",
+                fmt_message("K / groups = %d rows per group is not a multiple of 8 (a packed word of 8 "
+                            "rows must not straddle two groups)",
+                            group_size));
     w.group_size = group_size;
   }
 
@@ -499,8 +505,8 @@ at::Tensor gptq_gemm(const at::Tensor& a, const at::Tensor& b_q_weight, const at
     const at::Tensor perm = b_g_idx.is_contiguous() ? b_g_idx : b_g_idx.contiguous();
     Call sorted = call;
     sorted.a2 = at::empty({static_cast<std::int64_t>(call.m), static_cast<std::int64_t>(layer.k)}, a.options());
-    check_status(args, gather_columns(call.a2.data_ptr(), layer.k, static_cast<const std::int32_t*>(perm.data_ptr()), call.m,
-                               layer.k, sorted.a2.data_ptr(), stream));
+    check_status(args, gather_columns(call.a2.data_ptr(), layer.k, static_cast<const std::int32_t*>(perm.data_ptr()),
+                                      call.m, layer.k, sorted.a2.data_ptr(), stream));
     return run_gemm(args, w, sorted, a, Kernel::kAuto, stream);
   }
   return run_gemm(args, w, call, a, Kernel::kAuto, stream);
@@ -523,20 +529,22 @@ void gptq_shuffle(const at::Tensor& q_weight, const at::Tensor& q_perm, std::int
 
   args.tensor(q_perm, "q_perm", at::kInt, 1, q_weight, "q_weight");
   if (q_perm.size(0) != k)
-    args.fail("q_perm", fmt_message("must have K = q_weight.size(0) * 8 = %d entries, got %lld", k, ll(q_perm.size(0))));
+    args.fail("q_perm",
+              fmt_message("must have K = q_weight.size(0) * 8 = %d entries, got %lld", k, ll(q_perm.size(0))));
   const c10::cuda::CUDAGuard guard(q_weight.device());
   const cudaStream_t stream = current_stream(q_weight);
   if (capturing(args, stream))
-    args.fail("q_weight", "gptq_shuffle is a load-time op (it synchronizes to check q_perm) and cannot be captured "
-                          "into a CUDA graph");
+    args.fail("q_weight",
+              "gptq_shuffle is a load-time op (it synchronizes to check q_perm) and cannot be captured "
+              "into a CUDA graph");
   const at::Tensor perm = q_perm.is_contiguous() ? q_perm : q_perm.contiguous();
   const at::Tensor sorted = std::get<0>(perm.to(at::kLong).sort());
   if (!sorted.equal(at::arange(static_cast<std::int64_t>(k), sorted.options())))
     args.fail("q_perm", fmt_message("must be a permutation of [0, K) with K = %d (vLLM passes argsort(g_idx))", k));
   const at::Tensor shuffled = at::empty({k / 8, static_cast<std::int64_t>(n)}, q_weight.options());
   check_status(args, permute_rows(static_cast<const std::int32_t*>(q_weight.data_ptr()), ldq == 0 ? n : ldq,
-                           static_cast<const std::int32_t*>(perm.data_ptr()), k, n,
-                           static_cast<std::int32_t*>(shuffled.data_ptr()), stream));
+                                  static_cast<const std::int32_t*>(perm.data_ptr()), k, n,
+                                  static_cast<std::int32_t*>(shuffled.data_ptr()), stream));
   q_weight.copy_(shuffled);
 }
 
@@ -554,22 +562,24 @@ at::Tensor prepare_act_order_op(const at::Tensor& qweight, const at::Tensor& g_i
   args.tensor(g_idx, "g_idx", at::kInt, 1, qweight, "qweight");
   if (g_idx.size(0) != k)
     args.fail("g_idx", fmt_message("must have K = qweight.size(0) * 8 = %d entries, got %lld", k, ll(g_idx.size(0))));
-  if (num_groups < 1) args.fail("num_groups", fmt_message("must be >= 1 (rows of scales and qzeros), got %lld", ll(num_groups)));
+  if (num_groups < 1)
+    args.fail("num_groups", fmt_message("must be >= 1 (rows of scales and qzeros), got %lld", ll(num_groups)));
   const int groups = args.as_int(num_groups, "num_groups", "num_groups");
 
   const c10::cuda::CUDAGuard guard(qweight.device());
   const cudaStream_t stream = current_stream(qweight);
   if (capturing(args, stream))
-    args.fail("qweight", "prepare_act_order is a load-time op (it synchronizes to check g_idx) and cannot be captured "
-                         "into a CUDA graph");
+    args.fail("qweight",
+              "prepare_act_order is a load-time op (it synchronizes to check g_idx) and cannot be captured "
+              "into a CUDA graph");
   const std::size_t bytes = act_order_buffer_bytes(k, n, groups);
   at::Tensor buffer = at::empty({static_cast<std::int64_t>(bytes)}, qweight.options().dtype(at::kByte));
   if (!aligned(buffer.data_ptr(), 256)) args.fail("qweight", "internal: the prepared buffer is not 256-byte aligned");
   const at::Tensor g = g_idx.is_contiguous() ? g_idx : g_idx.contiguous();
   opt4gptq::PreparedActOrder prepared;
   check_status(args, prepare_act_order(static_cast<const std::int32_t*>(qweight.data_ptr()), ldq,
-                                static_cast<const std::int32_t*>(g.data_ptr()), k, n, groups, buffer.data_ptr(), bytes,
-                                stream, &prepared));
+                                       static_cast<const std::int32_t*>(g.data_ptr()), k, n, groups, buffer.data_ptr(),
+                                       bytes, stream, &prepared));
   const opt4gptq::Status valid = check_act_order(prepared, stream);
   if (valid.code == opt4gptq::StatusCode::kInvalidData)
     args.fail("g_idx", fmt_message("an entry is outside [0, num_groups) with num_groups = %d", groups));
@@ -604,16 +614,18 @@ at::Tensor gemm_op(const at::Tensor& a, const std::optional<at::Tensor>& qweight
   opt4gptq::QuantizedWeights& w = layer.weights;
 
   if (group_size != -1 && (group_size < 8 || group_size % 8 != 0 || group_size > INT_MAX))
-    args.fail("group_size", fmt_message("must be -1 (one group) or a positive multiple of 8, got %lld", ll(group_size)));
+    args.fail("group_size",
+              fmt_message("must be -1 (one group) or a positive multiple of 8, got %lld", ll(group_size)));
   w.group_size = static_cast<int>(group_size);
   if (!has_act_order) {
     if (group_size > 0 && layer.k % group_size != 0)
       args.fail("group_size", fmt_message("K = %d is not a multiple of group_size = %lld (a layer whose groups are not "
-                                     "runs of group_size rows goes through prepare_act_order)",
-                                     layer.k, ll(group_size)));
+                                          "runs of group_size rows goes through prepare_act_order)",
+                                          layer.k, ll(group_size)));
     const int expected = group_size > 0 ? static_cast<int>(layer.k / group_size) : 1;
     if (layer.groups != expected)
-      args.fail("scales", fmt_message("must have K / group_size = %d rows (one per group), got %d", expected, layer.groups));
+      args.fail("scales",
+                fmt_message("must have K / group_size = %d rows (one per group), got %d", expected, layer.groups));
   }
 
   opt4gptq::PreparedActOrder view;
@@ -622,10 +634,11 @@ at::Tensor gemm_op(const at::Tensor& a, const std::optional<at::Tensor>& qweight
     args.tensor(buffer, "act_order", at::kByte, 1, a, "a");
     const std::size_t bytes = act_order_buffer_bytes(layer.k, layer.n, layer.groups);
     if (static_cast<std::size_t>(buffer.numel()) < bytes)
-      args.fail("act_order", fmt_message("holds %lld bytes; a layer of K = %d, N = %d and %d groups needs %llu: prepared "
-                                    "for another layer?",
-                                    ll(buffer.numel()), layer.k, layer.n, layer.groups,
-                                    static_cast<unsigned long long>(bytes)));
+      args.fail(
+          "act_order",
+          fmt_message("holds %lld bytes; a layer of K = %d, N = %d and %d groups needs %llu: prepared "
+                      "for another layer?",
+                      ll(buffer.numel()), layer.k, layer.n, layer.groups, static_cast<unsigned long long>(bytes)));
     if (!aligned(buffer.data_ptr(), 256))
       args.fail("act_order", "must be 256-byte aligned: pass the tensor prepare_act_order returned, not a view");
     view = act_order_view(buffer.data_ptr(), layer.k, layer.n, layer.groups);
@@ -666,8 +679,7 @@ TORCH_LIBRARY(opt4gptq, m) {
   m.def(
       "gemm(Tensor a, Tensor? qweight, Tensor qzeros, Tensor scales, Tensor? act_order, int group_size, "
       "bool use_v2_format, str kernel=\"auto\") -> Tensor");
-  m.def("choose_kernel(int m, int k, int n, int num_groups, bool act_order) -> str",
-        &opt4gptq_torch::choose_kernel_op);
+  m.def("choose_kernel(int m, int k, int n, int num_groups, bool act_order) -> str", &opt4gptq_torch::choose_kernel_op);
   m.def("act_order_buffer_bytes(int k, int n, int num_groups) -> int", &opt4gptq_torch::act_order_buffer_bytes_op);
   m.def("clear_cache() -> int", &opt4gptq_torch::clear_cache_op);
   m.def("cache_size() -> int", &opt4gptq_torch::cache_size_op);
@@ -682,7 +694,14 @@ TORCH_LIBRARY_IMPL(opt4gptq, CUDA, m) {
 
 // `import opt4gptq._C` loads this library, which runs the registrations above; the module itself is empty.
 PyMODINIT_FUNC PyInit__C(void) {
-  static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", "opt4gptq's PyTorch ops: torch.ops.opt4gptq", -1,
-                                      nullptr, nullptr, nullptr, nullptr, nullptr};
+  static struct PyModuleDef module = {PyModuleDef_HEAD_INIT,
+                                      "_C",
+                                      "opt4gptq's PyTorch ops: torch.ops.opt4gptq",
+                                      -1,
+                                      nullptr,
+                                      nullptr,
+                                      nullptr,
+                                      nullptr,
+                                      nullptr};
   return PyModule_Create(&module);
 }

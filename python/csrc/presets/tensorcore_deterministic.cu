@@ -2,7 +2,8 @@
 #include "../run_preset.cuh"
 
 namespace opt4gptq_torch {
-opt4gptq::Status run_tensorcore_deterministic(const opt4gptq::GemmProblem& problem, Workspace& workspace, cudaStream_t stream) {
+opt4gptq::Status run_tensorcore_deterministic(const opt4gptq::GemmProblem& problem, Workspace& workspace,
+                                              cudaStream_t stream) {
   return run_preset<opt4gptq::presets::TensorCoreDeterministic>(problem, workspace, stream);
 }
 }  // namespace opt4gptq_torch
