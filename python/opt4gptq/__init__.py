@@ -109,7 +109,11 @@ def _gptq_shuffle_fake(q_weight, q_perm, bit):
 
 @torch.library.register_fake("opt4gptq::prepare_act_order")
 def _prepare_act_order_fake(qweight, g_idx, num_groups):
-    nbytes = ops.act_order_buffer_bytes(int(qweight.shape[0]) * 8, int(qweight.shape[1]), int(num_groups))
+    # The size comes from the library (act_order_buffer_bytes), asked outside the fake mode: an op without tensor
+    # arguments would otherwise be dispatched to the mode too.
+    from torch._subclasses.fake_tensor import unset_fake_temporarily
+    with unset_fake_temporarily():
+        nbytes = ops.act_order_buffer_bytes(int(qweight.shape[0]) * 8, int(qweight.shape[1]), int(num_groups))
     return qweight.new_empty((nbytes,), dtype=torch.uint8)
 
 
