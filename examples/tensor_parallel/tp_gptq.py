@@ -21,8 +21,7 @@ import sys
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "torch_extension"))
-import opt4gptq_linear as ol  # noqa: E402
+import opt4gptq  # noqa: E402  (the Python package in python/: pip install --no-build-isolation ./python)
 
 VARIANTS = [  # (act_order, checkpoint_format, symmetric)
     (False, "gptq", True),
@@ -35,7 +34,7 @@ VARIANTS = [  # (act_order, checkpoint_format, symmetric)
 def make_layer(k, n, group_size, act_order, fmt, sym, seed, device):
     gen = torch.Generator().manual_seed(seed)
     weight = torch.randn(n, k, generator=gen) * 0.02
-    return ol.quantize(weight.to(device), group_size=group_size, sym=sym, checkpoint_format=fmt, act_order=act_order,
+    return opt4gptq.quantize(weight.to(device), group_size=group_size, sym=sym, checkpoint_format=fmt, act_order=act_order,
                        generator=gen)
 
 
@@ -60,7 +59,7 @@ def row_shard(t, rank, world, group_size, act_order):
 
 
 def linear(t, group_size, fmt, kernel):
-    return ol.GptqLinear(t["qweight"], t["qzeros"], t["scales"], t["g_idx"], group_size, fmt, kernel=kernel)
+    return opt4gptq.GptqLinear(t["qweight"], t["qzeros"], t["scales"], t["g_idx"], group_size, fmt, kernel=kernel)
 
 
 def rel(a, b):
@@ -77,7 +76,7 @@ def run(rank, world, device, all_gather, all_reduce, args):
             k, n = (k_col, n_col) if form == "column" else (k_row, n_row)
             full = make_layer(k, n, gs, act, fmt, sym, seed=100 + i, device=device)
             x = torch.randn(args.tokens, k, generator=torch.Generator().manual_seed(7 + i)).to(device, torch.float16)
-            expected = x.double() @ ol.dequantize(full["qweight"], full["qzeros"], full["scales"], full["g_idx"], fmt)
+            expected = x.double() @ opt4gptq.dequantize(full["qweight"], full["qzeros"], full["scales"], full["g_idx"], fmt)
             unsharded = linear(full, gs, fmt, args.kernel)(x)
             if form == "column":
                 outs = []
@@ -113,7 +112,6 @@ def main():
     if not torch.cuda.is_available():
         print("No CUDA GPU visible: nothing to run.")
         return 77
-    ol.load()
     if args.simulate:
         world = args.simulate
         device = torch.device("cuda")

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Engine integration check: a small randomly initialised LLaMA-style decoder block whose linear layers are GPTQ 4-bit
-layers run by opt4gptq (through the PyTorch extension), against PyTorch's own computation on the dequantized weights.
+layers run by opt4gptq (the Python package in python/: `pip install --no-build-isolation ./python` first), against
+PyTorch's own computation on the dequantized weights.
 
     python3 examples/torch_extension/transformer_block.py [--kernel opt4gptq|baseline|deterministic|all] [--tokens 10]
 
@@ -14,13 +15,11 @@ Exit status 0 when every check passes.
 import argparse
 import os
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import opt4gptq_linear as ol  # noqa: E402
+import opt4gptq  # noqa: E402  (the package: python/README.md)
 
 
 class Block(torch.nn.Module):
@@ -71,21 +70,19 @@ def main():
     gen = torch.Generator().manual_seed(0)
     dev = torch.device("cuda")
     h, inter = args.hidden, args.intermediate
-    print(f"device {torch.cuda.get_device_name()}, torch {torch.__version__}; building the extension ...", flush=True)
-    t0 = time.time()
-    ol.load()
-    print(f"extension ready in {time.time() - t0:.0f} s", flush=True)
+    print(f"device {torch.cuda.get_device_name()}, torch {torch.__version__}, opt4gptq from {opt4gptq.__file__}",
+          flush=True)
 
     # Self-check of the packer: pack/unpack round trip against hand-made words.
     vals = torch.arange(8, dtype=torch.int32).repeat(3, 1).t().contiguous()  # [8, 3]: row j holds j
-    packed = ol.pack(vals, dim=0)
+    packed = opt4gptq.pack(vals, dim=0)
     assert packed.shape == (1, 3) and int(packed[0, 0]) == 0x76543210, "pack: nibble j must hold row j"
-    assert torch.equal(ol.unpack(packed, 0), vals.to(torch.int64)), "unpack(pack(x)) != x"
+    assert torch.equal(opt4gptq.unpack(packed, 0), vals.to(torch.int64)), "unpack(pack(x)) != x"
     # v1 zero points: the whole word minus 0x11111111 (mod 2^32), so a zero point of 0 borrows from the next nibble.
     v2_words = torch.tensor([[0x76543210, 0x00000000, 0x0FFFFFFF]], dtype=torch.int32)
-    v1_words = ol.v2_to_v1_qzeros(v2_words)
+    v1_words = opt4gptq.v2_to_v1_qzeros(v2_words)
     assert [int(w) & 0xFFFFFFFF for w in v1_words[0]] == [0x654320FF, 0xEEEEEEEF, 0xFEEEEEEE], "v1 zero words"
-    assert torch.equal(ol.v1_to_v2_qzeros(v1_words), v2_words), "v1 -> v2 zero words"
+    assert torch.equal(opt4gptq.v1_to_v2_qzeros(v1_words), v2_words), "v1 -> v2 zero words"
 
     specs = {  # name: (in, out, group_size, sym, format, act_order)
         "qkv": (h, 3 * h, 128, True, "gptq", True),
@@ -96,10 +93,10 @@ def main():
     tensors, dequant = {}, {}
     for name, (k, n, gs, sym, fmt, act) in specs.items():
         weight = torch.randn(n, k, generator=gen) * 0.02  # nn.Linear layout [out, in]
-        t = ol.quantize(weight.to(dev), group_size=gs, sym=sym, checkpoint_format=fmt, act_order=act, generator=gen)
+        t = opt4gptq.quantize(weight.to(dev), group_size=gs, sym=sym, checkpoint_format=fmt, act_order=act, generator=gen)
         tensors[name] = t
-        dequant[name] = ol.dequantize(t["qweight"], t["qzeros"], t["scales"], t["g_idx"], fmt)  # [K, N] fp64
-        assert ol.is_sequential(t["g_idx"], gs) == (not act)
+        dequant[name] = opt4gptq.dequantize(t["qweight"], t["qzeros"], t["scales"], t["g_idx"], fmt)  # [K, N] fp64
+        assert torch.equal(t["g_idx"], torch.arange(k, device=dev, dtype=torch.int32) // gs) == (not act)
     norm1 = (1 + 0.1 * torch.randn(h, generator=gen)).to(dev, torch.float16)
     norm2 = (1 + 0.1 * torch.randn(h, generator=gen)).to(dev, torch.float16)
     x = torch.randn(2, args.tokens, h, generator=gen).to(dev, torch.float16)
@@ -111,7 +108,7 @@ def main():
     kernels = ["opt4gptq", "baseline", "deterministic"] if args.kernel == "all" else [args.kernel]
     ok = True
     for kernel in kernels:
-        layers = {name: ol.GptqLinear(t["qweight"], t["qzeros"], t["scales"], t["g_idx"], specs[name][2],
+        layers = {name: opt4gptq.GptqLinear(t["qweight"], t["qzeros"], t["scales"], t["g_idx"], specs[name][2],
                                       specs[name][4], kernel=kernel) for name, t in tensors.items()}
         for name, layer in layers.items():
             a = torch.randn(2 * args.tokens, specs[name][0], generator=gen).to(dev, torch.float16)
