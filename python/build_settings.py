@@ -19,7 +19,10 @@ import shutil
 import subprocess
 
 # TODO(lead): after the H200 run, set this to the setting the probe recommends (python/README.md says which).
-DEFAULT = "default"
+# Measured on the H200 machine (2026-12-02, tools/exception_build_probe.py): with torch's default flags, and with any
+# libstdc++ linked dynamically, an exception whose message holds a number kills the process (signal 11); a private,
+# hidden copy of libstdc++ in the extension survives every case (so do g++-12 and clang++-16 there).
+DEFAULT = "static-libstdc++"
 
 
 def _cxx():

@@ -118,7 +118,8 @@ def _prepare_act_order_fake(qweight, g_idx, num_groups):
 
 
 @torch.library.register_fake("opt4gptq::gemm")
-def _gemm_fake(a, qweight, qzeros, scales, act_order, group_size, use_v2_format, kernel):
+def _gemm_fake(a, qweight, qzeros, scales, act_order, group_size, use_v2_format, kernel="auto"):
+    # The schema's default ("auto") is not passed on when a traced call leaves it out: the fake needs it too.
     _no_meta_mix("opt4gptq::gemm", a, qweight=qweight, qzeros=qzeros, scales=scales, act_order=act_order)
     if kernel not in KERNELS:
         raise RuntimeError(f"kernel: must be one of {', '.join(KERNELS)}; got '{kernel}' [opt4gptq::gemm]")

@@ -1,12 +1,17 @@
 // Compiled for the device only (hipcc -S --cuda-device-only for gfx90a and gfx940, nvcc -ptx for sm_80 and sm_90)
 // so that test_codegen.cpp can find the matrix instruction of mma/instructions.hpp in the ISA, alone and in the
-// TensorCore preset's kernel; compiled for gfx906 it must fail with the message that names the SIMT presets (CTest
+// TensorCore and TensorCorePipelined presets' kernels; compiled for gfx906 it must fail with the message that names the SIMT presets (CTest
 // codegen.mma_gfx906_refused).
 
 #include <opt4gptq/mma/instructions.hpp>
 #include <opt4gptq/presets.hpp>
 
 template __global__ void opt4gptq::dequant_gemm_kernel<opt4gptq::presets::TensorCore, 16, false>(
+    const opt4gptq::KernelParams);
+// The pipelined preset's decode entry (8 rows: half an M tile) and its 16-row entry.
+template __global__ void opt4gptq::dequant_gemm_kernel_dynamic<opt4gptq::presets::TensorCorePipelined, 8, false>(
+    const opt4gptq::KernelParams);
+template __global__ void opt4gptq::dequant_gemm_kernel_dynamic<opt4gptq::presets::TensorCorePipelined, 16, false>(
     const opt4gptq::KernelParams);
 
 __global__ void opt4gptq_codegen_mma(const std::uint32_t* a, const std::uint32_t* b, float* d) {

@@ -366,6 +366,27 @@ std::size_t count_matches(const std::string& text, const std::regex& pattern) {
       std::distance(std::sregex_iterator(text.begin(), text.end(), pattern), std::sregex_iterator()));
 }
 
+/// The lines of one function of an assembly file: from its label (AMD) or `.entry` (PTX) whose name contains `name`
+/// and the mangled (rows, act-order) arguments, to the next function.
+Kernel kernel_named(const std::string& text, bool ptx, const std::string& name, int rows, bool act_order) {
+  std::vector<Kernel> all = kernels_of(text, ptx);
+  std::istringstream in(text);
+  std::string line;
+  std::vector<std::string> names;
+  const std::regex mangled_args("ELi([0-9]+)ELb([01])EEEv");
+  while (std::getline(in, line)) {
+    const bool starts =
+        ptx ? line.find(".entry ") != std::string::npos : std::regex_search(line, std::regex("^_Z\\w+:"));
+    std::smatch m;
+    if (starts && line.find("dequant_gemm_kernel") != std::string::npos && std::regex_search(line, m, mangled_args))
+      names.push_back(line);
+  }
+  for (std::size_t i = 0; i < all.size() && i < names.size(); ++i)
+    if (names[i].find(name) != std::string::npos && all[i].rows == rows && all[i].act_order == act_order) return all[i];
+  FAIL(name << " kernel with " << rows << " rows, act_order=" << act_order << " not found in the assembly");
+  return Kernel{};
+}
+
 TEST_CASE("the matrix instructions: mma.sync in sm_80/sm_90 PTX, v_mfma on gfx90a/gfx940, none on gfx906",
           "[codegen][mma]") {
   if (OPT4GPTQ_CODEGEN_NVIDIA) {
@@ -373,10 +394,22 @@ TEST_CASE("the matrix instructions: mma.sync in sm_80/sm_90 PTX, v_mfma on gfx90
       INFO(arch);
       const std::string ptx = read_file(std::string(OPT4GPTQ_CODEGEN_DIR) + "/mma_" + arch + ".ptx");
       CHECK(ptx.find("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32") != std::string::npos);
-      // The TensorCore preset's 16-row entry point: 4 chunks x 4 n-tiles x 2 K steps per stage, beside the one of
-      // the bare instruction's kernel; and its 16-byte weight loads.
-      CHECK(count_matches(ptx, std::regex("mma\\.sync\\.aligned\\.m16n8k16")) == 1 + 32);
-      CHECK(ptx.find("ld.global.v4.u32") != std::string::npos);
+      // The TensorCore preset's 16-row entry point: 4 chunks x 4 n-tiles x 2 K steps per stage; and its 16-byte
+      // weight loads.
+      const Kernel tc = kernel_named(ptx, true, "MainloopMmaINS", 16, false);
+      CHECK(count(tc, "mma\\.sync\\.aligned\\.m16n8k16") == 32);
+      CHECK(count(tc, "ld\\.global\\.v4\\.u32") >= 4);
+      // The pipelined preset: weights and activations reach shared memory through cp.async (16 bytes, L2 only); a
+      // stage's chunks are one branch-free block when a stage lies in one group (32 instructions) and, for smaller
+      // groups and act-order, a block per chunk (32 more); its 16-row entry has the same count per M tile.
+      for (const int rows : {8, 16}) {
+        INFO("TensorCorePipelined, " << rows << " rows");
+        const Kernel k = kernel_named(ptx, true, "MainloopMmaPipelined", rows, false);
+        CHECK(count(k, "cp\\.async\\.cg\\.shared\\.global") >= 2);
+        CHECK(count(k, "cp\\.async\\.wait_group") >= 1);
+        CHECK(count(k, "mma\\.sync\\.aligned\\.m16n8k16") == 64);
+        CHECK(count(k, "prmt\\.b32") > 0);  // A interleaved on the way to its registers
+      }
     }
   }
   if (OPT4GPTQ_CODEGEN_AMD) {
@@ -385,13 +418,73 @@ TEST_CASE("the matrix instructions: mma.sync in sm_80/sm_90 PTX, v_mfma on gfx90
       const std::string s = read_file(std::string(OPT4GPTQ_CODEGEN_DIR) + "/mma_" + arch + ".s");
       // LLVM spells it v_mfma_f32_16x16x16f16 on gfx90a and v_mfma_f32_16x16x16_f16 on gfx940.
       CHECK(std::regex_search(s, std::regex("v_mfma_f32_16x16x16_?f16")));
-      // The TensorCore preset's 16-row entry point: 32 per stage, beside the bare instruction's one.
-      CHECK(count_matches(s, std::regex("v_mfma_f32_16x16x16_?f16")) == 1 + 32);
+      // The TensorCore preset's 16-row entry point: 32 per stage.
+      CHECK(count(kernel_named(s, false, "MainloopMmaINS", 16, false), "v_mfma_f32_16x16x16_?f16") == 32);
+      // The pipelined preset (its copies are plain loads and LDS stores on AMD): 32 per stage in each of its two
+      // chunk paths.
+      CHECK(count(kernel_named(s, false, "MainloopMmaPipelined", 16, false), "v_mfma_f32_16x16x16_?f16") == 64);
     }
     // The DCU Z100's ISA has no matrix instructions: none of the gfx906 kernels contains one.
     for (const Combination& c : combinations()) {
       INFO("gfx906 combination " << c.index << " (" << c.name << ")");
       CHECK(read_file(amd_file("gfx906", c)).find("v_mfma") == std::string::npos);
+    }
+  }
+  if (!OPT4GPTQ_CODEGEN_NVIDIA && !OPT4GPTQ_CODEGEN_AMD) WARN("no hipcc and no nvcc: codegen test skipped");
+}
+
+namespace {
+/// `; NumVgprs: N` (or `; ScratchSize: N`) after the function starting at the label that contains `name`.
+int amd_resource(const std::string& text, const std::string& name, const std::string& what) {
+  const std::size_t at = text.find(name + ":");
+  if (at == std::string::npos) return -1;
+  const std::size_t field = text.find("; " + what + ": ", at);
+  if (field == std::string::npos) return -1;
+  return std::stoi(text.substr(field + what.size() + 4));
+}
+}  // namespace
+
+TEST_CASE("the decode preset: v_dot2_f32_f16 in the gfx906 batch loop, 3 waves per SIMD at M = 1, no scratch",
+          "[codegen][decode]") {
+  if (OPT4GPTQ_CODEGEN_AMD) {
+    for (const char* arch : kAmdArchs) {
+      INFO(arch);
+      const std::string s = read_file(std::string(OPT4GPTQ_CODEGEN_DIR) + "/decode_" + arch + ".s");
+      const std::vector<Kernel> kernels = kernels_of(s, false);
+      REQUIRE(kernels.size() == 3);
+      for (const Kernel& k : kernels) {
+        INFO(k.rows << " rows, act_order=" << k.act_order);
+        // fp32 dot products of fp16 pairs (no fp16 partial sums), in the loop over the batches of weights (gfx90a and
+        // gfx940 spell it v_dot2c_f32_f16, the form that accumulates in place).
+        CHECK(count(k, "v_dot2c?_f32_f16(_e32|_e64)?\\b") > 0);
+        CHECK(inside_loop(k, "v_dot2c?_f32_f16(_e32|_e64)?\\b"));
+        CHECK(count(k, "v_mfma") == 0);
+        CHECK(count(k, "global_load_dwordx4\\b") > 0);  // 16-byte weight loads
+      }
+      if (std::string(arch) == "gfx906") {
+        // The HYGON DCU Z100: 3 waves per SIMD need at most 84 VGPRs (256 per lane, allocated in fours).
+        std::string name;
+        std::istringstream lines(s);
+        for (std::string line; name.empty() && std::getline(lines, line);) {
+          std::smatch m;
+          if (std::regex_search(line, m, std::regex("^(_Z\\w*MainloopDecode\\w*ELi1ELb0EEEv\\w*):"))) name = m[1];
+        }
+        REQUIRE(!name.empty());
+        const int vgprs = amd_resource(s, name, "NumVgprs");
+        INFO("M = 1 entry point: " << vgprs << " VGPRs");
+        CHECK(vgprs > 0);
+        CHECK(vgprs <= 84);
+        CHECK(amd_resource(s, name, "ScratchSize") == 0);
+      }
+    }
+  }
+  if (OPT4GPTQ_CODEGEN_NVIDIA) {
+    for (const char* arch : kNvidiaArchs) {
+      INFO(arch);
+      const std::vector<Kernel> kernels =
+          kernels_of(read_file(std::string(OPT4GPTQ_CODEGEN_DIR) + "/decode_" + arch + ".ptx"), true);
+      REQUIRE(kernels.size() == 3);
+      for (const Kernel& k : kernels) CHECK(count(k, "ld\\.global(\\.nc)?\\.v4\\.u32") > 0);
     }
   }
   if (!OPT4GPTQ_CODEGEN_NVIDIA && !OPT4GPTQ_CODEGEN_AMD) WARN("no hipcc and no nvcc: codegen test skipped");

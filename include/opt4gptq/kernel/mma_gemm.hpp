@@ -29,13 +29,15 @@ template <class Load, class Reduce, class Tile = DefaultMmaTile, class Codec = C
 using MmaGemm = GemmKernel<MainloopMma<Load, Tile, Codec>, Reduce, SplitKScheduler<Tile>>;
 
 /// @ingroup kernel
-/// The pipelined tile the presets use. NVIDIA: 4 warps x 32 columns, stages of 128 rows, a ring of 4 stages (3 in
-/// flight; 52 KiB of shared memory at 16 rows of M, 112 KiB at 64). AMD: 2 waves x 64 columns, 2 stages (AMD allows a
-/// block 64 KiB of LDS, and without an asynchronous copy a deeper ring holds nothing more in flight).
+/// The pipelined tile the presets use. NVIDIA: 4 warps x 32 columns, stages of 128 rows, a ring of 3 stages (2 in
+/// flight; 32 KiB of shared memory at 8 rows of M, 84 KiB at 64). Measured on the H200 (bench/NOTES.md): 3 stages
+/// beat 4 and 6 at every M (fewer bytes per block, more blocks per multiprocessor), and a register cap for 8 blocks
+/// per multiprocessor spills at 64 rows. AMD: 2 waves x 64 columns, 2 stages (AMD allows a block 64 KiB of LDS, and
+/// without an asynchronous copy a deeper ring holds nothing more in flight).
 #if defined(OPT4GPTQ_BACKEND_HIP)
 using DefaultMmaPipelineTile = MmaPipelineTile<mma::NativeShape, 2, 4, 2>;
 #else
-using DefaultMmaPipelineTile = MmaPipelineTile<mma::NativeShape, 4, 4, 4>;
+using DefaultMmaPipelineTile = MmaPipelineTile<mma::NativeShape, 4, 4, 3>;
 #endif
 
 /// @ingroup kernel
