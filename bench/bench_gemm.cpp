@@ -654,10 +654,9 @@ int main(int argc, char** argv) {
         opt4gptq::DispatchPlan planned;
         const opt4gptq::Status st = dispatcher.plan(m, &planned);
         if (!st.ok()) fail("auto", st);
-        const int launches = planned.kernel == opt4gptq::KernelChoice::kDequantCublas
-                                 ? 3
-                                 : planned.launches * (planned.plan.zero_fill_output ? 2 : 1);
-        measure("auto", dispatcher.workspace_bytes(), launches, planned.plan.grid_z, planned.kernel_name,
+        const bool prefill = planned.kernel == opt4gptq::KernelChoice::kDequantCublas;
+        const int launches = prefill ? 3 : planned.launches * (planned.plan.zero_fill_output ? 2 : 1);
+        measure("auto", dispatcher.workspace_bytes(), launches, prefill ? 1 : planned.plan.grid_z, planned.kernel_name,
                 [&](int slot, void* ws, std::size_t bytes, platform::stream_t s) {
                   return dispatcher.launch(problem_for(slot), ws, bytes, s);
                 });
