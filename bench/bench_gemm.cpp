@@ -1,10 +1,17 @@
-// opt4gptq benchmark: the paper's ablation (Baseline, SMB, VML, ILA, Opt4GPTQ, and faster presets) on the linear
-// layers of the paper's six models plus one large layer, for M = 1..128, against three yardsticks measured in the same
-// run: the device-to-device copy bandwidth, a read-only kernel streaming the same bytes, and the dense fp16 GEMM of
-// the same shape (cuBLAS; hipBLAS on AMD when present).
+// opt4gptq benchmark: the paper's ablation (Baseline, SMB, VML, ILA, Opt4GPTQ, and faster presets), the prefill path
+// (DequantCublas: dequantize + cuBLAS) and the dispatcher (`auto`: what a Dispatcher with the default options runs) on
+// the linear layers of the paper's six models plus one large layer, for M = 1..128 (decode and serving batches) and
+// M = 256..4096 (prefill), against three yardsticks measured in the same run: the device-to-device copy bandwidth, a
+// read-only kernel streaming the same bytes, and the dense fp16 GEMM of the same shape (cuBLAS; hipBLAS on AMD when
+// present).
 //
 //   bench_gemm --out DIR [--quick] [--reps N] [--m 1,2,4] [--filter TEXT] [--kernels NAME,NAME]
-//   (--filter: only the models whose name contains TEXT; --kernels: only these kernels, e.g. Opt4GPTQ,TensorCore)
+//   (--filter: only the models whose name contains TEXT; --kernels: only these kernels, e.g. Opt4GPTQ,TensorCore,auto)
+//
+// Above M = 128 the SIMT presets (8 rows of M per block: they re-read the weights per 8 rows, seconds per call at
+// M = 4096) run only when --kernels names them, and every point takes at most 10 repetitions (calls take
+// milliseconds; the median is stable). The column `dispatched` says which kernel a row ran (for `auto`, the
+// dispatcher's choice).
 //
 // Timing: device events; warm-up first; weights rotated over copies totalling more than 4.5x the L2 cache, so every
 // call streams its weights from memory. Back to back (columns ending in `_b2b`, and the older `us` and `dense_us`):
@@ -299,6 +306,10 @@ const auto kPresets =
                     OPT4GPTQ_BENCH_MATRIX_CORE_PRESETS OPT4GPTQ_BENCH_EXTRA_PRESETS);
 // clang-format on
 
+/// Above this M the SIMT presets run only when --kernels names them, and points take at most kLargeMReps repetitions.
+constexpr int kSimtMaxM = 128;
+constexpr int kLargeMReps = 10;
+
 struct Row {
   const LayerShape* shape;
   int m;
@@ -307,6 +318,7 @@ struct Row {
   int launches;
   int grid_z;
   double rel_error;
+  std::string dispatched;  ///< the kernel that ran: `kernel`, or for `auto` the dispatcher's choice
 };
 
 std::vector<int> parse_list(const char* s) {
@@ -340,7 +352,7 @@ int main(int argc, char** argv) {
   std::string out = ".";
   bool quick = false;
   int reps = 50;
-  std::vector<int> ms = {1, 2, 4, 8, 16, 32, 64, 128};
+  std::vector<int> ms = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096};
   std::string filter;
   std::vector<std::string> kernels;  // empty: all
   for (int i = 1; i < argc; ++i) {
@@ -431,7 +443,8 @@ int main(int argc, char** argv) {
       const LayerShape* first = measured->shape;
       std::vector<Row> again;
       for (const Row& r : rows)
-        if (r.shape == first) again.push_back(Row{&shape, r.m, r.kernel, r.t, r.launches, r.grid_z, r.rel_error});
+        if (r.shape == first)
+          again.push_back(Row{&shape, r.m, r.kernel, r.t, r.launches, r.grid_z, r.rel_error, r.dispatched});
       rows.insert(rows.end(), again.begin(), again.end());
       for (auto& y : yardsticks)
         if (std::get<0>(y) == first) {
@@ -538,8 +551,20 @@ int main(int argc, char** argv) {
         },
         copies, reps, stream);
     std::vector<std::pair<int, Timing>> dense_times;
+    // The dispatcher of this layer (copy 0; every copy has its shape), with the default options: the `auto` row.
+    opt4gptq::DispatchOptions auto_options;
+    auto_options.max_m = max_m;
+    opt4gptq::Dispatcher dispatcher;
+    {
+      const opt4gptq::Status st = opt4gptq::Dispatcher::create(weights[0], auto_options, &dispatcher);
+      if (!st.ok()) {
+        std::fprintf(stderr, "Dispatcher::create: %s\n", st.message);
+        return 1;
+      }
+    }
 
     for (const int m : ms) {
+      const int reps_m = m > kSimtMaxM ? std::min(reps, kLargeMReps) : reps;
       Timing dense_t;
       if (dense.available()) {
         bool ok = true;
@@ -548,62 +573,100 @@ int main(int argc, char** argv) {
               ok &= dense.run(m, n, k, a.ptr, dense_w.as<char>() + slot * static_cast<std::size_t>(dense_bytes),
                               c_buf.ptr, st);
             },
-            dense_copies, reps, stream);
+            dense_copies, reps_m, stream);
         if (!ok) dense_t = Timing{};
       }
       dense_times.emplace_back(m, dense_t);
-      std::fprintf(stderr, "    M=%-3d read-ref %5.1f/%5.1f us  %s %6.1f/%6.1f us |", m, read_t.us, read_t.us_graph,
+      std::fprintf(stderr, "    M=%-4d read-ref %5.1f/%5.1f us  %s %6.1f/%6.1f us |", m, read_t.us, read_t.us_graph,
                    bench::DenseGemm::name(), dense_t.us, dense_t.us_graph);
+      auto wanted = [&](const char* name, bool by_default) {
+        if (kernels.empty()) return by_default;
+        return std::find(kernels.begin(), kernels.end(), name) != kernels.end();
+      };
+      auto problem_for = [&](int slot) {
+        opt4gptq::GemmProblem pr;
+        pr.m = m;
+        pr.a = a.as<const opt4gptq::half>();
+        pr.c = c_buf.as<opt4gptq::half>();
+        pr.weights = &weights[slot];
+        return pr;
+      };
+      auto fail = [&](const char* name, const opt4gptq::Status& st) {
+        std::fprintf(stderr, "\n%s: %s\n", name, st.message);
+        std::exit(1);
+      };
+      // One kernel at this point: correctness first (poison C, run on copy 0, compare the first rows with the fp64
+      // reference), then the timings. `run(slot, workspace, bytes, stream)` enqueues one call on weight copy `slot`.
+      auto measure = [&](const char* name, std::size_t workspace_bytes, int launches, int k_blocks,
+                         const char* dispatched, const auto& run) {
+        std::vector<std::uint16_t> c_host(static_cast<std::size_t>(m) * n, 0x7E00);
+        CHECK_RT(platform::copy_to_device(c_buf.ptr, c_host.data(), c_host.size() * 2));
+        DeviceBuffer workspace(workspace_bytes);
+        opt4gptq::Status st = opt4gptq::clear_workspace(workspace.ptr, workspace_bytes, nullptr);
+        if (st.ok()) st = run(0, workspace.ptr, workspace_bytes, nullptr);
+        if (!st.ok()) fail(name, st);
+        CHECK_RT(platform::device_synchronize());
+        CHECK_RT(platform::copy_to_host(c_host.data(), c_buf.ptr, c_host.size() * 2));
+        const int rows_checked = std::min(m, check_rows);
+        const ref::ErrorReport e = ref::compare(c_host.data(), rows_checked, n, 0, expected);
+        if (e.non_finite > 0 || e.relative > 5e-3) {
+          // Not timed, not reported; the run goes on (other kernels' figures stay usable) and exits 1.
+          std::fprintf(stderr, "\n%s %s %s M=%d: WRONG RESULT (relative error %.3g, %lld non-finite)\n", name,
+                       shape.model, shape.layer, m, e.relative, e.non_finite);
+          ++wrong_results;
+          return;
+        }
+        const Timing t =
+            time_calls([&](int slot, platform::stream_t s) { (void)run(slot, workspace.ptr, workspace_bytes, s); },
+                       copies, reps_m, stream);
+        rows.push_back(Row{&shape, m, name, t, launches, k_blocks, e.relative, dispatched});
+        std::fprintf(stderr, " %s %.1f/%.1f", name, t.us, t.us_graph);
+      };
       std::apply(
           [&](auto... preset) {
             (
                 [&](auto p) {
                   using Gemm = typename decltype(p)::Gemm;
-                  if (!kernels.empty() && std::find(kernels.begin(), kernels.end(), p.name) == kernels.end()) return;
-                  auto problem_for = [&](int slot) {
-                    opt4gptq::GemmProblem pr;
-                    pr.m = m;
-                    pr.a = a.as<const opt4gptq::half>();
-                    pr.c = c_buf.as<opt4gptq::half>();
-                    pr.weights = &weights[slot];
-                    return pr;
-                  };
-                  // Correctness first: poison C, run on copy 0, compare the first rows with the fp64 reference.
-                  std::vector<std::uint16_t> c_host(static_cast<std::size_t>(m) * n, 0x7E00);
-                  CHECK_RT(platform::copy_to_device(c_buf.ptr, c_host.data(), c_host.size() * 2));
+                  // SIMT kernels (8 rows of M per block) re-read the weights per 8 rows: not at prefill sizes.
+                  if (!wanted(p.name, Gemm::kMaxRows > 8 || m <= kSimtMaxM)) return;
                   opt4gptq::Plan planned;
-                  opt4gptq::Status st = opt4gptq::plan<Gemm>(problem_for(0), &planned);
-                  DeviceBuffer workspace(planned.workspace_bytes);
-                  if (st.ok()) st = opt4gptq::clear_workspace(workspace.ptr, planned.workspace_bytes, nullptr);
-                  if (st.ok())
-                    st = opt4gptq::launch<Gemm>(problem_for(0), workspace.ptr, planned.workspace_bytes, nullptr);
-                  if (!st.ok()) {
-                    std::fprintf(stderr, "\n%s: %s\n", p.name, st.message);
-                    std::exit(1);
-                  }
-                  CHECK_RT(platform::device_synchronize());
-                  CHECK_RT(platform::copy_to_host(c_host.data(), c_buf.ptr, c_host.size() * 2));
-                  const int rows_checked = std::min(m, check_rows);
-                  const ref::ErrorReport e = ref::compare(c_host.data(), rows_checked, n, 0, expected);
-                  if (e.non_finite > 0 || e.relative > 5e-3) {
-                    // Not timed, not reported; the run goes on (other kernels' figures stay usable) and exits 1.
-                    std::fprintf(stderr, "\n%s %s %s M=%d: WRONG RESULT (relative error %.3g, %lld non-finite)\n",
-                                 p.name, shape.model, shape.layer, m, e.relative, e.non_finite);
-                    ++wrong_results;
-                    return;
-                  }
-                  const Timing t = time_calls(
-                      [&](int slot, platform::stream_t s) {
-                        (void)opt4gptq::launch<Gemm>(problem_for(slot), workspace.ptr, planned.workspace_bytes, s);
-                      },
-                      copies, reps, stream);
-                  rows.push_back(
-                      Row{&shape, m, p.name, t, planned.zero_fill_output ? 2 : 1, planned.grid_z, e.relative});
-                  std::fprintf(stderr, " %s %.1f/%.1f", p.name, t.us, t.us_graph);
+                  const opt4gptq::Status st = opt4gptq::plan<Gemm>(problem_for(0), &planned);
+                  if (!st.ok()) fail(p.name, st);
+                  measure(p.name, planned.workspace_bytes, planned.zero_fill_output ? 2 : 1, planned.grid_z, p.name,
+                          [&](int slot, void* ws, std::size_t bytes, platform::stream_t s) {
+                            return opt4gptq::launch<Gemm>(problem_for(slot), ws, bytes, s);
+                          });
                 }(preset),
                 ...);
           },
           kPresets);
+#if OPT4GPTQ_WITH_CUBLAS
+      // The prefill path on its own: dequantize into the workspace, cuBLAS, clear (3 launches, cuBLAS's own aside).
+      if (wanted("DequantCublas", true)) {
+        using Prefill = opt4gptq::DequantCublas;
+        opt4gptq::DeviceInfo device;
+        opt4gptq::Plan planned;
+        opt4gptq::Status st = opt4gptq::current_device_info(&device);
+        if (st.ok()) st = Prefill::plan_shape(m, weights[0], device, opt4gptq::PlanOptions{}, &planned);
+        if (!st.ok()) fail("DequantCublas", st);
+        measure("DequantCublas", planned.workspace_bytes, 3, 1, "DequantCublas",
+                [&](int slot, void* ws, std::size_t bytes, platform::stream_t s) {
+                  return Prefill::launch(planned, problem_for(slot), ws, bytes, s);
+                });
+      }
+#endif
+      // The dispatcher, as an engine calls it (it plans per call, as launch<Gemm>(problem, ...) does).
+      if (wanted("auto", true)) {
+        opt4gptq::DispatchPlan planned;
+        const opt4gptq::Status st = dispatcher.plan(m, &planned);
+        if (!st.ok()) fail("auto", st);
+        const bool prefill = planned.kernel == opt4gptq::KernelChoice::kDequantCublas;
+        const int launches = prefill ? 3 : planned.launches * (planned.plan.zero_fill_output ? 2 : 1);
+        measure("auto", dispatcher.workspace_bytes(), launches, prefill ? 1 : planned.plan.grid_z, planned.kernel_name,
+                [&](int slot, void* ws, std::size_t bytes, platform::stream_t s) {
+                  return dispatcher.launch(problem_for(slot), ws, bytes, s);
+                });
+      }
       std::fprintf(stderr, "\n");
     }
     yardsticks.emplace_back(&shape, read_t, weight_bytes, dense_times);
@@ -639,7 +702,7 @@ int main(int argc, char** argv) {
                "model,layer,k,n,act_order,m,kernel,us,us_graph,us_b2b,us_event,launches,k_blocks,weight_bytes,"
                "weight_gbps,weight_gbps_graph,pct_copy_bw,pct_copy_bw_graph,tflops,speedup_vs_baseline,read_ref_us,"
                "read_ref_us_graph,read_ref_us_b2b,time_vs_read_ref,dense_us,dense_us_graph,cublas_us,cublas_us_b2b,"
-               "speedup_vs_dense,speedup_vs_dense_graph,rel_error\n");
+               "speedup_vs_dense,speedup_vs_dense_graph,rel_error,dispatched\n");
   std::fprintf(json,
                "{\n  \"device\": \"%s\",\n  \"backend\": \"%s\",\n  \"driver_version\": %d,\n  \"date\": \"%s\",\n"
                "  \"l2_bytes\": %d,\n  \"copy_gbps\": %.1f,\n  \"dense_library\": \"%s\",\n  \"group_size\": %d,\n"
@@ -659,22 +722,24 @@ int main(int argc, char** argv) {
     const double base = baseline_us(r);
     std::fprintf(csv,
                  "%s,%s,%d,%d,%d,%d,%s,%.3f,%.3f,%.3f,%.3f,%d,%d,%.0f,%.1f,%.1f,%.1f,%.1f,%.3f,%.3f,%.3f,%.3f,%.3f,"
-                 "%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3g\n",
+                 "%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3g,%s\n",
                  r.shape->model, r.shape->layer, r.shape->k, r.shape->n, r.shape->act_order ? 1 : 0, r.m,
                  r.kernel.c_str(), r.t.us, r.t.us_graph, r.t.us, r.t.us_event, r.launches, r.grid_z, bytes, gbps,
                  gbps_graph, 100.0 * gbps / copy_gbps, 100.0 * gbps_graph / copy_gbps, tflops, base / r.t.us,
                  read.us_graph, read.us_graph, read.us, r.t.us / read.us, dn.us, dn.us_graph, dn.us_graph, dn.us,
-                 dn.us > 0 ? dn.us / r.t.us : 0.0, dn.us_graph > 0 ? dn.us_graph / r.t.us_graph : 0.0, r.rel_error);
+                 dn.us > 0 ? dn.us / r.t.us : 0.0, dn.us_graph > 0 ? dn.us_graph / r.t.us_graph : 0.0, r.rel_error,
+                 r.dispatched.c_str());
     std::fprintf(json,
                  "    {\"model\": \"%s\", \"layer\": \"%s\", \"k\": %d, \"n\": %d, \"act_order\": %s, \"m\": %d, "
                  "\"kernel\": \"%s\", \"us\": %.3f, \"us_graph\": %.3f, \"us_b2b\": %.3f, \"us_event\": %.3f, "
                  "\"launches\": %d, \"k_blocks\": %d, \"weight_bytes\": %.0f, \"read_ref_us\": %.3f, "
                  "\"read_ref_us_graph\": %.3f, \"read_ref_us_b2b\": %.3f, \"dense_us\": %.3f, "
-                 "\"dense_us_graph\": %.3f, \"cublas_us\": %.3f, \"cublas_us_b2b\": %.3f, \"rel_error\": %.3g}%s\n",
+                 "\"dense_us_graph\": %.3f, \"cublas_us\": %.3f, \"cublas_us_b2b\": %.3f, \"rel_error\": %.3g, "
+                 "\"dispatched\": \"%s\"}%s\n",
                  r.shape->model, r.shape->layer, r.shape->k, r.shape->n, r.shape->act_order ? "true" : "false", r.m,
                  r.kernel.c_str(), r.t.us, r.t.us_graph, r.t.us, r.t.us_event, r.launches, r.grid_z, bytes,
                  read.us_graph, read.us_graph, read.us, dn.us, dn.us_graph, dn.us_graph, dn.us, r.rel_error,
-                 i + 1 < rows.size() ? "," : "");
+                 r.dispatched.c_str(), i + 1 < rows.size() ? "," : "");
   }
   std::fprintf(json, "  ]\n}\n");
   std::fclose(csv);

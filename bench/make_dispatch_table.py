@@ -1,13 +1,22 @@
 #!/usr/bin/env python3
 """The tuning mode of the benchmark: turns a bench_gemm results folder into a dispatch table (C++ data).
 
-    bench/make_dispatch_table.py RESULTS_DIR NAME ARCH_MAJOR > include/opt4gptq/dispatch/NAME.hpp
+    bench/make_dispatch_table.py RESULTS_DIR NAME ARCH_MAJOR [--prefill-from M] > include/opt4gptq/dispatch/NAME.hpp
+    clang-format -i include/opt4gptq/dispatch/NAME.hpp
 
 For every measured M and act-order, the layers are ordered by their bytes and each gets its fastest kernel (graph
 replay); a kernel within TOLERANCE of the fastest that continues the previous layer's choice is kept, so that runs of
 layers merge into one rule each (a rule's size bound is the midpoint to the next layer's bytes). Calls of M rows use
-the rules of the smallest measured M >= M; above the largest, the fallback is that M's choice for the largest layer.
-Only kernels the library's KernelChoice names are considered (dispatch_table.hpp).
+the rules of the smallest measured M >= M. Above the largest measured M: the largest layer's choice at that M (a
+catch-all rule when it is DequantCublas, which not every build has; the table's fallback is then the fastest kernel
+without it). Only kernels the library's KernelChoice names are considered (dispatch_table.hpp).
+
+The table's invariant kernel (batch-invariant Dispatchers run it for every M) is TensorCoreDeterministic when the
+results have it, else DeterministicF32.
+
+--prefill-from M (provisional, for results without DequantCublas rows): calls of M rows and more take the prefill
+path (dequantize + cuBLAS); calls between the largest measured M and M take the fallback. The rules are marked
+PROVISIONAL in the generated file: measure DequantCublas (bench_gemm's prefill points) and regenerate without it.
 """
 import csv
 import json
@@ -15,8 +24,11 @@ import os
 import sys
 
 TOLERANCE = 0.03
+# CSV kernel name -> KernelChoice enumerator (dispatch_table.hpp's kernel_info() names).
 CHOICES = {"Baseline": "kBaseline", "Opt4GPTQ": "kOpt4Gptq", "Deterministic": "kDeterministic",
-           "TensorCore": "kTensorCore", "TensorCoreDeterministic": "kTensorCoreDeterministic"}
+           "TensorCore": "kTensorCore", "TensorCoreDeterministic": "kTensorCoreDeterministic",
+           "DeterministicF32": "kDeterministicF32", "DequantCublas": "kDequantCublas"}
+PREFILL = "DequantCublas"  # built only with OPT4GPTQ_WITH_CUBLAS
 
 
 def rules_for(points):
@@ -40,10 +52,19 @@ def rules_for(points):
 
 
 def main():
-    if len(sys.argv) != 4:
+    args = sys.argv[1:]
+    prefill_from = None
+    if "--prefill-from" in args:
+        i = args.index("--prefill-from")
+        if i + 1 >= len(args):
+            print(__doc__)
+            return 2
+        prefill_from = int(args[i + 1])
+        del args[i:i + 2]
+    if len(args) != 3:
         print(__doc__)
         return 2
-    directory, name, arch_major = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    directory, name, arch_major = args[0], args[1], int(args[2])
     with open(os.path.join(directory, "results.json")) as f:
         meta = json.load(f)
     with open(os.path.join(directory, "results.csv")) as f:
@@ -54,7 +75,14 @@ def main():
         shape = (int(r["k"]), int(r["n"]))
         entry = points.setdefault(key, {}).setdefault(shape, (int(float(r["weight_bytes"])), {}))
         entry[1][r["kernel"]] = float(r["us_graph"])
+    measured = {r["kernel"] for r in rows}
+    if prefill_from is not None and PREFILL in measured:
+        print(f"--prefill-from: the results have {PREFILL} rows: generate from them instead", file=sys.stderr)
+        return 2
     ms = sorted({m for m, _ in points})
+    if prefill_from is not None and prefill_from <= ms[-1]:
+        print(f"--prefill-from {prefill_from}: must be above the largest measured M ({ms[-1]})", file=sys.stderr)
+        return 2
     lines = []
     for m in ms:
         for act in (0, 1):
@@ -64,14 +92,33 @@ def main():
             for bytes_max, kernel in rules_for(ordered):
                 lines.append(f"    {{{m}, {bytes_max}, {act}, KernelChoice::{CHOICES[kernel]}}},")
     largest = sorted(points[(ms[-1], 0)].values())[-1][1]
-    fallback = CHOICES[min(largest, key=largest.get)]
+    best = min(largest, key=largest.get)
+    without_prefill = {k: v for k, v in largest.items() if k != PREFILL}
+    fallback = CHOICES[min(without_prefill, key=without_prefill.get)]
+    if best == PREFILL:
+        lines.append(f"    // Above M = {ms[-1]}: the prefill path, as measured at M = {ms[-1]} on the largest layer; the")
+        lines.append("    // fallback serves builds without cuBLAS.")
+        lines.append(f"    {{kAnyM, -1, -1, KernelChoice::{CHOICES[PREFILL]}}},")
+    provisional = ""
+    if prefill_from is not None:
+        lines.append(f"    // PROVISIONAL (not measured, --prefill-from {prefill_from}): M = {ms[-1] + 1} .. {prefill_from - 1} the fallback,")
+        lines.append(f"    // M >= {prefill_from} the prefill path (dequantize + cuBLAS; builds without cuBLAS take the fallback).")
+        lines.append("    // Measure DequantCublas with bench_gemm's prefill points and regenerate without --prefill-from.")
+        lines.append(f"    {{{prefill_from - 1}, -1, -1, KernelChoice::{fallback}}},")
+        lines.append(f"    {{kAnyM, -1, -1, KernelChoice::{CHOICES[PREFILL]}}},")
+        provisional = (f"\n/// PROVISIONAL: the rules for M > {ms[-1]} are not measured (--prefill-from {prefill_from}): see the "
+                       "rules.")
+    invariant = "kTensorCoreDeterministic" if "TensorCoreDeterministic" in measured else "kDeterministicF32"
     source = os.path.normpath(directory)
-    measured = f"{meta['device']}, driver {meta['driver_version']}, {meta['date']}, {source}"
+    measured_on = f"{meta['device']}, driver {meta['driver_version']}, {meta['date']}, {source}"
+    command = f"bench/make_dispatch_table.py {source} {name} {arch_major}" + (
+        f" --prefill-from {prefill_from}" if prefill_from is not None else "")
     print(f"""#pragma once
 /// @file
 /// Dispatch table {name} (architecture major {arch_major}), generated by bench/make_dispatch_table.py from
 /// {source} ({meta['device']}, {meta['date']}; {len(rows)} measured points, graph replay). Do not edit: measure
-/// again (bench/run.sh) and regenerate.
+/// again (bench/run.sh) and regenerate:
+///   {command}{provisional}
 /// @ingroup host_api
 
 #include "../dispatch_table.hpp"
@@ -85,9 +132,9 @@ inline constexpr DispatchRule k{name}Rules[] = {{
 }};
 
 /// @ingroup host_api
-inline constexpr DispatchTable k{name} = {{"{measured}", {arch_major}, k{name}Rules,
+inline constexpr DispatchTable k{name} = {{"{measured_on}", {arch_major}, k{name}Rules,
                                           static_cast<int>(sizeof(k{name}Rules) / sizeof(DispatchRule)),
-                                          KernelChoice::{fallback}}};
+                                          KernelChoice::{fallback}, KernelChoice::{invariant}}};
 
 }}  // namespace dispatch
 OPT4GPTQ_NAMESPACE_END""")

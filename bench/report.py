@@ -3,8 +3,10 @@
 
     bench/report.py RESULTS_DIR
 
-Writes RESULTS_DIR/summary.md, RESULTS_DIR/speedup_vs_m.png and RESULTS_DIR/roofline_m1.png (plots need matplotlib;
-without it the summary says so and the tables are still written).
+Writes RESULTS_DIR/summary.md, RESULTS_DIR/speedup_vs_m.png, RESULTS_DIR/roofline_m1.png and, when the run has the
+dispatcher's `auto` rows, RESULTS_DIR/time_vs_m.png (time vs M, 1..4096, per layer: auto, the paper's presets and
+cuBLAS fp16) with the dispatcher's section of the summary (plots need matplotlib; without it the summary says so and
+the tables are still written).
 
 Times come from the columns us_b2b / us_graph (the kernel), read_ref_us_b2b / read_ref_us (the read reference) and
 cublas_us_b2b / cublas_us (the dense GEMM): back to back / graph replay. Files written before those columns existed
@@ -18,6 +20,8 @@ import sys
 from collections import defaultdict
 
 PAPER_PRESETS = ["SMB", "VML", "ILA", "Opt4GPTQ"]
+NOT_LIBRARY_KERNELS = {"auto"}  # rows that are not one of the library's kernels (cuBLAS fp16 is a column, not a row)
+PREFILL_TARGETS = {"all": 0.95, "m_le_512": 1.0}  # dense cuBLAS time / prefill time, geomean over the peers' shapes
 SHIPPED = ["Baseline", "SMB", "VML", "ILA", "Opt4GPTQ", "Deterministic"]
 LAYERS = ["qkv", "o", "gate_up", "down"]
 
@@ -156,6 +160,117 @@ def tensor_core_table(w, uniq, kernels, ms, directory, meta, plot, title):
     w("")
 
 
+def geomean(values):
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+
+
+def dispatcher_section(w, rows, directory, meta):
+    """The dispatcher (`auto` rows): its time against the fastest library kernel measured at each point (the issue's
+    target: within 5% everywhere; the worst point reported), the prefill path against dense cuBLAS, and one plot of
+    time vs M per layer."""
+    uniq = unique_shapes(rows)
+    points = defaultdict(dict)  # (k, n, act, m) -> kernel -> row
+    for r in uniq:
+        points[(r["k"], r["n"], r["act_order"], r["m"])][r["kernel"]] = r
+    ms = sorted({r["m"] for r in uniq})
+    w("## The dispatcher (`auto`: a Dispatcher with the default, overflow-safe options)")
+    w("")
+    w("auto's time / the fastest library kernel measured at the same point (graph replay; every kernel of the run but "
+      "auto, the prefill path included). The issue's target: <= 1.05 at every point. `dispatched` is the kernel auto "
+      "ran.")
+    w("")
+    w("| M | points | geomean | worst | worst point (auto ran -> fastest) |")
+    w("|---|---|---|---|---|")
+    worst_all = (0.0, None)
+    for m in ms:
+        ratios = []
+        worst = (0.0, None)
+        for key, by_kernel in points.items():
+            if key[3] != m or "auto" not in by_kernel:
+                continue
+            others = {k: r for k, r in by_kernel.items() if k not in NOT_LIBRARY_KERNELS and r["us_graph"] > 0}
+            if not others:
+                continue
+            best = min(others, key=lambda k: others[k]["us_graph"])
+            ratio = by_kernel["auto"]["us_graph"] / others[best]["us_graph"]
+            ratios.append(ratio)
+            label = f"{key[0]}x{key[1]}{' act-order' if key[2] else ''}: {by_kernel['auto'].get('dispatched', '?')} -> {best}"
+            if ratio > worst[0]:
+                worst = (ratio, label)
+            if ratio > worst_all[0]:
+                worst_all = (ratio, f"M = {m}, {label}")
+        if ratios:
+            w(f"| {m} | {len(ratios)} | {geomean(ratios):.3f} | {worst[0]:.3f} | {worst[1]} |")
+    w("")
+    if worst_all[1]:
+        w(f"Worst point: **{worst_all[0]:.3f}x** ({worst_all[1]}); target <= 1.05: "
+          f"**{'met' if worst_all[0] <= 1.05 else 'missed'}**.")
+        w("")
+    # The prefill path against dense fp16 cuBLAS on the dequantized weight, over the peers' 16 shapes.
+    prefill = [r for r in uniq if r["kernel"] == "DequantCublas" and r["m"] >= 256 and not r["act_order"]
+               and (r["k"], r["n"]) in PEER_SHAPES and r["cublas_us"] > 0]
+    if prefill:
+        w("Prefill path (DequantCublas) vs dense fp16 cuBLAS, cuBLAS time / DequantCublas time (graph replay), geomean "
+          f"over the peers' shapes (targets: >= {PREFILL_TARGETS['all']} over M = 256..4096, "
+          f">= {PREFILL_TARGETS['m_le_512']} at M <= 512):")
+        w("")
+        w("| M | shapes | geomean | worst |")
+        w("|---|---|---|---|")
+        for m in sorted({r["m"] for r in prefill}):
+            vals = [r["cublas_us"] / r["us_graph"] for r in prefill if r["m"] == m]
+            w(f"| {m} | {len(vals)} | {geomean(vals):.3f} | {min(vals):.3f} |")
+        everything = [r["cublas_us"] / r["us_graph"] for r in prefill]
+        small = [r["cublas_us"] / r["us_graph"] for r in prefill if r["m"] <= 512]
+        w("")
+        w(f"Over M = 256..4096: **{geomean(everything):.3f}** "
+          f"({'met' if geomean(everything) >= PREFILL_TARGETS['all'] else 'missed'}); at M <= 512: "
+          f"**{geomean(small):.3f}** ({'met' if small and geomean(small) >= PREFILL_TARGETS['m_le_512'] else 'missed'}).")
+        w("")
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        w("(matplotlib not available: time_vs_m.png not drawn)")
+        w("")
+        return
+    shapes = sorted({(r["k"], r["n"], r["act_order"]) for r in uniq},
+                    key=lambda s: next(r["weight_bytes"] for r in uniq if (r["k"], r["n"], r["act_order"]) == s))
+    cols = 4
+    rows_n = math.ceil(len(shapes) / cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(4.2 * cols, 3.2 * rows_n), squeeze=False)
+    lines = ["auto", "Baseline"] + PAPER_PRESETS + ["cuBLAS fp16"]
+    for i, (k, n, act) in enumerate(shapes):
+        ax = axes[i // cols][i % cols]
+        here = [r for r in uniq if (r["k"], r["n"], r["act_order"]) == (k, n, act)]
+        for name in lines:
+            if name == "cuBLAS fp16":
+                by_m = {r["m"]: r["cublas_us"] for r in here if r["kernel"] == "auto" and r["cublas_us"] > 0}
+            else:
+                by_m = {r["m"]: r["us_graph"] for r in here if r["kernel"] == name}
+            if not by_m:
+                continue
+            xs = sorted(by_m)
+            style = "--" if name == "cuBLAS fp16" else "-"
+            ax.plot(xs, [by_m[x] for x in xs], style, marker="o", ms=3, lw=2.2 if name == "auto" else 1.0, label=name)
+        mb = next(r["weight_bytes"] for r in here) / 1e6
+        ax.set_title(f"{k}x{n}{' act-order' if act else ''} ({mb:.0f} MB)", fontsize=8)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.tick_params(labelsize=7)
+        ax.set_xlabel("M (tokens)", fontsize=7)
+        ax.set_ylabel("us per call (graph)", fontsize=7)
+    for j in range(len(shapes), rows_n * cols):
+        axes[j // cols][j % cols].axis("off")
+    axes[0][0].legend(fontsize=6)
+    fig.suptitle(f"Time vs M: the dispatcher, the paper's presets and cuBLAS fp16 ({meta['device']})")
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    fig.savefig(os.path.join(directory, "time_vs_m.png"), dpi=100)
+    plt.close(fig)
+    w("![time vs M per layer](time_vs_m.png)")
+    w("")
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__)
@@ -188,6 +303,8 @@ def main():
     w("")
 
     tensor_core_targets(w, rows, kernels, ms, directory, meta)
+    if "auto" in kernels:
+        dispatcher_section(w, rows, directory, meta)
     if "Baseline" not in kernels or "Opt4GPTQ" not in kernels:
         with open(os.path.join(directory, "summary.md"), "w") as f:
             f.write("\n".join(out) + "\n")

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Runs the benchmark and writes its report: results.csv, results.json, summary.md and PNG plots in OUT_DIR.
 #   bench/run.sh OUT_DIR [--quick] [BUILD_DIR]
+# The full run measures M = 1..128 and the prefill points M = 256..4096 (the SIMT presets up to 128; the tensor-core
+# presets, the prefill path DequantCublas and the dispatcher's `auto` at every M); its CSV is what
+# bench/make_dispatch_table.py turns into a dispatch table.
 # --quick: Llama-2-7B's layers, M in {1, 8, 32}, 20 repetitions (under a minute). The report needs python3 (and
 # matplotlib for the plots). Builds BUILD_DIR (default build/bench) first when it has no bench_gemm.
 set -euo pipefail

@@ -1,9 +1,10 @@
-// Quickstart: quantize a random layer to GPTQ 4-bit (exactly as a checkpoint stores it), run the Opt4GPTQ preset
-// and the paper's baseline on the GPU, check both against an fp64 reference, and time them.
+// Quickstart: quantize a random layer to GPTQ 4-bit (exactly as a checkpoint stores it), run it through the dispatcher
+// (what an engine does: one call for every M) and, for the paper, the Opt4GPTQ preset and the baseline on the GPU;
+// check each against an fp64 reference, and time them.
 //
 //   quickstart [--m M] [--k K] [--n N] [--group-size G]      (defaults: a 4096 x 4096 layer, M = 1, groups of 128)
 //
-// Exit status: 0 when both results match the reference, 1 on a mismatch or error, 77 when there is no GPU.
+// Exit status: 0 when every result matches the reference, 1 on a mismatch or error, 77 when there is no GPU.
 
 #include <opt4gptq/opt4gptq.hpp>
 #include <opt4gptq/reference/gptq_reference.hpp>
@@ -37,15 +38,16 @@ T* to_device(const std::vector<T>& host) {
   return static_cast<T*>(p);
 }
 
-/// Runs one kernel: checks it against the reference, then times it (median of 100 calls after 10 warm-up calls).
-template <class Gemm>
+/// Runs one kernel, `launch()` enqueuing one call: checks it against the reference, then times it (median of 100 calls
+/// after 10 warm-up calls).
+template <class Launch>
 bool run(const char* name, const opt4gptq::GemmProblem& problem, const std::vector<double>& expected,
-         double weight_bytes) {
+         double weight_bytes, Launch&& launch) {
   const int n = problem.weights->n;
   const std::size_t outputs = static_cast<std::size_t>(problem.m) * n;
   std::vector<std::uint16_t> c(outputs, 0x7E00);  // poison: NaN
   CHECK_RUNTIME(platform::copy_to_device(problem.c, c.data(), outputs * 2));
-  opt4gptq::Status s = opt4gptq::launch<Gemm>(problem, nullptr);
+  opt4gptq::Status s = launch();
   if (!s.ok()) {
     std::fprintf(stderr, "%s: launch failed: %s\n", name, s.message);
     return false;
@@ -61,7 +63,7 @@ bool run(const char* name, const opt4gptq::GemmProblem& problem, const std::vect
   std::vector<float> times;
   for (int i = 0; i < 110; ++i) {
     CHECK_RUNTIME(platform::event_record(start, nullptr));
-    s = opt4gptq::launch<Gemm>(problem, nullptr);
+    s = launch();
     CHECK_RUNTIME(platform::event_record(stop, nullptr));
     CHECK_RUNTIME(platform::event_synchronize(stop));
     float ms = 0;
@@ -70,7 +72,7 @@ bool run(const char* name, const opt4gptq::GemmProblem& problem, const std::vect
   }
   std::sort(times.begin(), times.end());
   const double us = 1000.0 * times[times.size() / 2];
-  std::printf("%-9s relative error %.2e  max |error| %.2e  %s   %8.1f us/call  %7.1f GB/s of weights\n", name,
+  std::printf("%-24s relative error %.2e  max |error| %.2e  %s %8.1f us/call  %7.1f GB/s of weights\n", name,
               e.relative, e.max_abs, ok ? "OK      " : "MISMATCH", us, weight_bytes / us * 1e-3);
   (void)platform::event_destroy(start);
   (void)platform::event_destroy(stop);
@@ -135,10 +137,41 @@ int main(int argc, char** argv) {
   problem.c = reinterpret_cast<opt4gptq::half*>(to_device(std::vector<std::uint16_t>(static_cast<std::size_t>(m) * n)));
   problem.weights = &weights;
 
-  // 4. Run, check, time.
+  // 4. The dispatcher, as an engine uses it: one per layer, created at load time with the largest M it will send; a
+  //    workspace sized for every M, cleared once; then one call for any M. It chooses the kernel of each call from
+  //    this GPU's dispatch table (overflow-safe by default: no fp16 partial sums).
+  opt4gptq::DispatchOptions dispatch_options;
+  dispatch_options.max_m = m;
+  opt4gptq::Dispatcher dispatcher;
+  opt4gptq::Status s = opt4gptq::Dispatcher::create(weights, dispatch_options, &dispatcher);
+  if (!s.ok()) {
+    std::fprintf(stderr, "Dispatcher::create: %s\n", s.message);
+    return 1;
+  }
+  void* workspace = nullptr;
+  const std::size_t workspace_bytes = dispatcher.workspace_bytes();
+  CHECK_RUNTIME(platform::device_malloc(&workspace, workspace_bytes > 0 ? workspace_bytes : 16));
+  s = opt4gptq::clear_workspace(workspace, workspace_bytes, nullptr);
+  opt4gptq::DispatchPlan plan;
+  if (s.ok()) s = dispatcher.plan(m, &plan);
+  if (!s.ok()) {
+    std::fprintf(stderr, "dispatcher: %s\n", s.message);
+    return 1;
+  }
+  char dispatched[64];
+  std::snprintf(dispatched, sizeof(dispatched), "Dispatcher (%s)", plan.kernel_name);
+
+  // 5. Run, check, time: the dispatcher, then the paper's Opt4GPTQ and its baseline.
   const double weight_bytes = layer.qweight.size() * 4.0 + layer.scales.size() * 2.0 + layer.qzeros.size() * 4.0;
-  bool ok = run<opt4gptq::presets::Opt4Gptq>("Opt4GPTQ", problem, expected, weight_bytes);
-  ok = run<opt4gptq::presets::Baseline>("Baseline", problem, expected, weight_bytes) && ok;
-  std::printf("%s\n", ok ? "PASS: both match the fp64 reference" : "FAIL");
+  bool ok = run(dispatched, problem, expected, weight_bytes,
+                [&] { return dispatcher.launch(problem, workspace, workspace_bytes, nullptr); });
+  ok = run("Opt4GPTQ", problem, expected, weight_bytes,
+           [&] { return opt4gptq::launch<opt4gptq::presets::Opt4Gptq>(problem, nullptr); }) &&
+       ok;
+  ok = run("Baseline", problem, expected, weight_bytes,
+           [&] { return opt4gptq::launch<opt4gptq::presets::Baseline>(problem, nullptr); }) &&
+       ok;
+  CHECK_RUNTIME(platform::device_free(workspace));
+  std::printf("%s\n", ok ? "PASS: all match the fp64 reference" : "FAIL");
   return ok ? 0 : 1;
 }

@@ -2,10 +2,19 @@
 /// @file
 /// Umbrella header: everything an engine needs to run GPTQ 4-bit layers.
 
+#include "dispatch/provisional.hpp"
 #include "dispatch/sm90_h200.hpp"
+#include "dispatch/tables.hpp"
+#include "dispatch_options.hpp"
 #include "dispatch_table.hpp"
 #include "format.hpp"
+#include "gpu_arch.hpp"
 #include "host/act_order.hpp"
+#include "host/cublas.hpp"
+#include "host/dequant_cublas.hpp"
+#include "host/dequantize.hpp"
+#include "host/dispatch_kernels.hpp"
+#include "host/dispatcher.hpp"
 #include "host/launch.hpp"
 #include "host/plan.hpp"
 #include "host/validate.hpp"
@@ -13,6 +22,7 @@
 #include "kernel/activation_staging.hpp"
 #include "kernel/decode_gemm.hpp"
 #include "kernel/dequant_gemm.hpp"
+#include "kernel/dequantize.hpp"
 #include "kernel/gemm_kernel.hpp"
 #include "kernel/mainloop_decode.hpp"
 #include "kernel/mainloop_mma.hpp"

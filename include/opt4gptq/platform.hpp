@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "gpu_arch.hpp"
 #include "version.hpp"
 
 #if defined(_MSVC_LANG)
@@ -74,6 +75,14 @@ inline native_error_t device_count(int* count) { return hipGetDeviceCount(count)
 inline native_error_t current_device(int* device) { return hipGetDevice(device); }
 inline native_error_t multiprocessor_count(int device, int* count) {
   return hipDeviceGetAttribute(count, hipDeviceAttributeMultiprocessorCount, device);
+}
+/// The device's architecture, from its gfx name (an unreadable name gives an AMD architecture of gfx major 0).
+inline native_error_t device_arch(int device, GpuArch* arch) {
+  hipDeviceProp_t prop;
+  const native_error_t e = hipGetDeviceProperties(&prop, device);
+  if (e != hipSuccess) return e;
+  if (!parse_amd_arch(prop.gcnArchName, arch)) *arch = GpuArch{GpuVendor::kAmd, 0, 0};
+  return hipSuccess;
 }
 template <class Kernel>
 inline native_error_t max_active_blocks(Kernel kernel, int threads, int* blocks, std::size_t dynamic_shared = 0) {
@@ -154,6 +163,14 @@ inline native_error_t device_count(int* count) { return cudaGetDeviceCount(count
 inline native_error_t current_device(int* device) { return cudaGetDevice(device); }
 inline native_error_t multiprocessor_count(int device, int* count) {
   return cudaDeviceGetAttribute(count, cudaDevAttrMultiProcessorCount, device);
+}
+/// The device's architecture: its compute capability.
+inline native_error_t device_arch(int device, GpuArch* arch) {
+  int major = 0, minor = 0;
+  native_error_t e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
+  if (e == cudaSuccess) *arch = nvidia_arch(major, minor);
+  return e;
 }
 template <class Kernel>
 inline native_error_t max_active_blocks(Kernel kernel, int threads, int* blocks, std::size_t dynamic_shared = 0) {

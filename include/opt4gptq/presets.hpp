@@ -11,6 +11,7 @@
 /// | Ila      | LoadScalar | ReduceGlobalAtomic   | MathInlineAsm | ExllamaTile | as Baseline                          |
 /// | Opt4Gptq | LoadHalf2  | ReduceSharedBuffered | MathInlineAsm | SplitKTile  | as Smb                               |
 /// | Deterministic | LoadVec8 | ReduceSharedSerial | MathInlineAsm | SplitKTile | as Smb, and fp32 across K blocks     |
+/// | DeterministicF32 | LoadVec8 | ReduceSharedSerial | MathDot2F32 | SplitKTile | fp32 throughout                     |
 /// | TensorCore | LoadVec8 | ReduceSharedBuffered | (matrix cores) | DefaultMmaTile | fp32 over the block's K, fp16 C |
 /// | TensorCoreDeterministic | LoadVec8 | ReduceSharedSerial | (matrix cores) | DefaultMmaTile | fp32 over all K |
 /// "fp16 8-term": each 8-row dot product is an fp16 chain (see policy/math.hpp); "fp16 C": partial sums of different
@@ -18,6 +19,11 @@
 /// once (stored when one block spans K, else one fp16 atomic per output per block). Deterministic is not in the paper:
 /// it replaces the atomics across K blocks by a serial fix-up in a workspace (one launch per call, no zero-fill,
 /// bitwise reproducible); it needs `launch<Gemm>(problem, workspace, bytes, stream)`.
+/// DeterministicF32 (not in the paper) is Deterministic with fp32 dot products: no fp16 partial sum anywhere, so
+/// overflow-safe (finite and accurate whenever the exact result fits in fp16), bitwise reproducible, and batch
+/// invariant with a fixed K split; it runs on every target, and is the dispatcher's kernel for the options the others
+/// do not meet (host/dispatcher.hpp). On gfx9 its dot products are v_dot2_f32_f16 (as many instructions as the fp16
+/// chain); on NVIDIA they cost more instructions than the fp16 chain.
 /// TensorCore and TensorCoreDeterministic (not in the paper) run the products on matrix cores (kernel/mainloop_mma.hpp:
 /// mma.sync on NVIDIA sm_80+, MFMA on AMD gfx908/gfx90a/gfx940): for serving batches (M = 8 .. 64 and beyond), where
 /// the SIMT presets re-dequantize every weight for every 8 rows of M. Built for gfx906 (DCU Z100) they are a
@@ -47,6 +53,8 @@ using Ila = DequantGemm<LoadScalar, ReduceGlobalAtomic, MathInlineAsm, ExllamaTi
 using Opt4Gptq = DequantGemm<LoadHalf2, ReduceSharedBuffered, MathInlineAsm, SplitKTile>;
 /// Beyond the paper: 16-byte activation loads, the in-block reduction, and a deterministic split-K fix-up.
 using Deterministic = DequantGemm<LoadVec8, ReduceSharedSerial, MathInlineAsm, SplitKTile>;
+/// Deterministic with fp32 dot products (MathDot2F32): every sum in fp32 until the one rounding of C.
+using DeterministicF32 = DequantGemm<LoadVec8, ReduceSharedSerial, MathDot2F32, SplitKTile>;
 /// Matrix cores, 16-byte activation loads; K blocks meet in C through fp16 atomics (C zero-filled first).
 using TensorCore = MmaGemm<LoadVec8, ReduceSharedBuffered>;
 /// Matrix cores with the deterministic split-K fix-up: one launch per call, fp32 across K blocks, bitwise

@@ -1,7 +1,7 @@
 #pragma once
 /// @file
-/// Device facts the host API plans launches with: the multiprocessor count of a device, and how many blocks of one
-/// kernel instantiation fit on one multiprocessor. Both are runtime queries that cost microseconds, so they are cached
+/// Device facts the host API plans launches with: the multiprocessor count and architecture of a device, and how many
+/// blocks of one kernel instantiation fit on one multiprocessor. Both are runtime queries that cost microseconds, so they are cached
 /// per device, in one cache whose key is a type: `DeviceCache<Key>` holds one slot per device for each Key. The
 /// occupancy key is the kernel instantiation itself (kernel, rows of M per block, act-order), not the type of the
 /// kernel's function pointer, which every instantiation shares (`void(*)(KernelParams)`): keyed by that, the first
@@ -51,6 +51,7 @@ struct DeviceCache {
 };
 
 struct MultiprocessorCountKey {};
+struct ArchKey {};
 template <class Gemm, int kRowsM, bool kActOrder>
 struct OccupancyKey {};
 
@@ -61,17 +62,33 @@ struct OccupancyKey {};
 struct DeviceInfo {
   int device = 0;           ///< runtime device index
   int multiprocessors = 0;  ///< SMs (NVIDIA) or CUs (AMD)
+  GpuArch arch;             ///< which dispatch table and kernels serve it (the plan of one kernel does not need it)
 };
 
-/// The current device and its multiprocessor count (cached per device).
+/// The current device, its multiprocessor count and its architecture (cached per device).
 /// @ingroup host_api
 inline Status current_device_info(DeviceInfo* info) {
   if (info == nullptr) return detail::null("info: null");
   platform::native_error_t e = platform::current_device(&info->device);
   if (e != platform::kNativeSuccess) return detail::runtime_error(e);
   const int device = info->device;
-  return detail::DeviceCache<detail::MultiprocessorCountKey>::get(
+  Status s = detail::DeviceCache<detail::MultiprocessorCountKey>::get(
       device, [device](int* count) { return platform::multiprocessor_count(device, count); }, &info->multiprocessors);
+  if (!s.ok()) return s;
+  // One int per device: vendor, major and minor packed (never 0: the vendor is at least 1).
+  int packed = 0;
+  s = detail::DeviceCache<detail::ArchKey>::get(
+      device,
+      [device](int* value) {
+        GpuArch arch;
+        const platform::native_error_t err = platform::device_arch(device, &arch);
+        *value = static_cast<int>(arch.vendor) << 16 | (arch.major & 0xff) << 8 | (arch.minor & 0xff);
+        return err;
+      },
+      &packed);
+  if (!s.ok()) return s;
+  info->arch = GpuArch{static_cast<GpuVendor>(packed >> 16), (packed >> 8) & 0xff, packed & 0xff};
+  return Status::success();
 }
 
 namespace detail {

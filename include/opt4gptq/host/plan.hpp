@@ -38,7 +38,24 @@ struct Plan {
   const void* kernel = nullptr;  ///< identifies the kernel type the plan is for
 };
 
+/// @ingroup host_api
+/// What a caller may fix in a plan instead of letting the kernel's scheduler choose it.
+struct PlanOptions {
+  /// Rows of K per block (a positive multiple of the tile's kStageRows), or 0: the scheduler's choice, which depends
+  /// on M and on the GPU's size. Fixed, the K split and so the order of the fp32 additions are the same for every M
+  /// and every GPU (batch invariance; host/dispatcher.hpp), and no device query is needed.
+  int rows_of_k_per_block = 0;
+};
+
 namespace detail {
+
+/// Whether a scheduler can plan a grid for a K split the caller fixes (plan_grid_with_k_split).
+template <class Scheduler, class = void>
+struct scheduler_fixes_k_split : std::false_type {};
+template <class Scheduler>
+struct scheduler_fixes_k_split<
+    Scheduler, std::void_t<decltype(Scheduler::plan_grid_with_k_split(0, 0, 0, 0, 0, static_cast<GridPlan*>(nullptr)))>>
+    : std::true_type {};
 
 /// One address per kernel type: a plan made for one kernel is not launched with another.
 template <class Gemm>
@@ -63,9 +80,23 @@ Status with_entry_point(int rows_per_block, bool act_order, F&& f) {
   return with_entry_point_of<Gemm>(rows_per_block, act_order, f, typename Gemm::EntryRows{});
 }
 
-/// The plan of a problem that passed validate<Gemm>().
+/// `out` (its shape and rows per block set) completed with the scheduler's grid.
 template <class Gemm>
-Status plan_valid(const GemmProblem& p, const DeviceInfo* device, Plan* plan) {
+Status finish_plan(const GridPlan& grid, Plan out, Plan* plan) {
+  out.grid_x = grid.x;
+  out.grid_y = grid.y;
+  out.grid_z = grid.z;
+  out.rows_of_k_per_block = grid.rows_of_k_per_block;
+  out.zero_fill_output = Gemm::ReducePolicy::accumulates_into_output(grid.z);
+  out.workspace_bytes =
+      reduce_workspace_bytes<typename Gemm::ReducePolicy>(Gemm::Scheduler::reduce_geometry(grid, out.rows_per_block));
+  *plan = out;
+  return Status::success();
+}
+
+/// The plan of a problem that passed validate<Gemm>() (only its shape is read: M and the layer).
+template <class Gemm>
+Status plan_valid(const GemmProblem& p, const DeviceInfo* device, const PlanOptions& options, Plan* plan) {
   using Scheduler = typename Gemm::Scheduler;
   const QuantizedWeights& w = *p.weights;
   Plan out;
@@ -79,6 +110,18 @@ Status plan_valid(const GemmProblem& p, const DeviceInfo* device, Plan* plan) {
     return Status::success();
   }
   out.rows_per_block = Gemm::rows_per_block(p.m);
+  GridPlan grid;
+  if (options.rows_of_k_per_block != 0) {
+    if constexpr (scheduler_fixes_k_split<Scheduler>::value) {
+      const Status s = Scheduler::plan_grid_with_k_split(out.m, out.n, out.k_rows, out.rows_per_block,
+                                                         options.rows_of_k_per_block, &grid);
+      if (!s.ok()) return s;
+      return finish_plan<Gemm>(grid, out, plan);
+    } else {
+      return Status::error(StatusCode::kUnsupported,
+                           "options.rows_of_k_per_block: this kernel's scheduler chooses its K split itself");
+    }
+  }
   int resident = 0;
   if constexpr (Scheduler::kNeedsResidentBlocks) {
     DeviceInfo current;
@@ -106,18 +149,9 @@ Status plan_valid(const GemmProblem& p, const DeviceInfo* device, Plan* plan) {
     if (!s.ok()) return s;
     resident = device->multiprocessors * per_sm;
   }
-  GridPlan grid;
   const Status s = Scheduler::plan_grid(out.m, out.n, out.k_rows, out.rows_per_block, resident, &grid);
   if (!s.ok()) return s;
-  out.grid_x = grid.x;
-  out.grid_y = grid.y;
-  out.grid_z = grid.z;
-  out.rows_of_k_per_block = grid.rows_of_k_per_block;
-  out.zero_fill_output = Gemm::ReducePolicy::accumulates_into_output(grid.z);
-  out.workspace_bytes =
-      reduce_workspace_bytes<typename Gemm::ReducePolicy>(Scheduler::reduce_geometry(grid, out.rows_per_block));
-  *plan = out;
-  return Status::success();
+  return finish_plan<Gemm>(grid, out, plan);
 }
 
 /// The device's view of a validated problem under `plan`.
@@ -162,7 +196,19 @@ Status plan(const GemmProblem& problem, const DeviceInfo& device, Plan* out) {
   if (out == nullptr) return detail::null("plan: null");
   const Status s = validate<Gemm>(problem);
   if (!s.ok()) return s;
-  if constexpr (Gemm::kPoliciesValid) return detail::plan_valid<Gemm>(problem, &device, out);
+  if constexpr (Gemm::kPoliciesValid) return detail::plan_valid<Gemm>(problem, &device, PlanOptions{}, out);
+  return s;
+}
+
+/// plan() with parts of the plan fixed by the caller (PlanOptions: the K split). With a fixed K split no device
+/// query is made; `device` is then only read by schedulers that ignore the option.
+/// @ingroup host_api
+template <class Gemm>
+Status plan(const GemmProblem& problem, const DeviceInfo& device, const PlanOptions& options, Plan* out) {
+  if (out == nullptr) return detail::null("plan: null");
+  const Status s = validate<Gemm>(problem);
+  if (!s.ok()) return s;
+  if constexpr (Gemm::kPoliciesValid) return detail::plan_valid<Gemm>(problem, &device, options, out);
   return s;
 }
 
@@ -174,7 +220,7 @@ Status plan(const GemmProblem& problem, Plan* out) {
   if (out == nullptr) return detail::null("plan: null");
   const Status s = validate<Gemm>(problem);
   if (!s.ok()) return s;
-  if constexpr (Gemm::kPoliciesValid) return detail::plan_valid<Gemm>(problem, nullptr, out);
+  if constexpr (Gemm::kPoliciesValid) return detail::plan_valid<Gemm>(problem, nullptr, PlanOptions{}, out);
   return s;
 }
 

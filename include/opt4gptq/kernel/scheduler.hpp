@@ -10,6 +10,10 @@
 ///   using TileShape = ...;                        // the mainloop's tile (GemmKernel checks that they agree)
 ///   static constexpr bool kNeedsResidentBlocks;  // plan_grid() wants SMs x blocks per SM of the kernel
 ///   static Status plan_grid(int m, int n, int k_rows, int rows_per_block, int resident_blocks, GridPlan* grid);
+///   // Optional: the grid for a K split the caller fixes (PlanOptions::rows_of_k_per_block), whatever M; without it,
+///   // plan() refuses a fixed split for this scheduler.
+///   static Status plan_grid_with_k_split(int m, int n, int k_rows, int rows_per_block, int rows_of_k_per_block,
+///                                        GridPlan* grid);
 ///   static ReduceGeometry reduce_geometry(const GridPlan& grid, int rows_per_block);
 ///   template <int kRows> __device__ static Work<kRows> work(const KernelParams& p);  // m0(), block_col(), k_begin(),
 ///                                                                                  // k_end() of the block's work
@@ -90,11 +94,26 @@ struct SplitKScheduler {
 
   /// The grid for m x n outputs over `k_rows` rows of packed weights, `rows_per_block` rows of M per block.
   static Status plan_grid(int m, int n, int k_rows, int rows_per_block, int resident_blocks, GridPlan* grid) {
+    const int x = detail::ceil_div(n, Tile::kBlockCols);
+    const int y = detail::ceil_div(m, rows_per_block);
+    if (y > detail::kMaxGridYZ) return detail::invalid("problem.m: too large for one launch (too many M chunks)");
+    return plan_grid_with_k_split(m, n, k_rows, rows_per_block, rows_of_k_per_block(k_rows, x * y, resident_blocks),
+                                  grid);
+  }
+
+  /// The grid with `rows_of_k_per_block` rows of K per block, a positive multiple of the stage, fixed by the caller:
+  /// the same K blocks, so the same order of the fp32 additions, for every M (batch invariance) and every GPU.
+  static Status plan_grid_with_k_split(int m, int n, int k_rows, int rows_per_block, int rows_of_k_per_block,
+                                       GridPlan* grid) {
+    if (rows_of_k_per_block < 1 || rows_of_k_per_block % Tile::kStageRows != 0)
+      return detail::invalid(
+          "options.rows_of_k_per_block: must be a positive multiple of the kernel's rows of K per stage "
+          "(TileShape::kStageRows: 128 for the matrix-core tiles, 1024 for SplitKTile)");
     GridPlan g;
     g.x = detail::ceil_div(n, Tile::kBlockCols);
     g.y = detail::ceil_div(m, rows_per_block);
     if (g.y > detail::kMaxGridYZ) return detail::invalid("problem.m: too large for one launch (too many M chunks)");
-    g.rows_of_k_per_block = rows_of_k_per_block(k_rows, g.x * g.y, resident_blocks);
+    g.rows_of_k_per_block = rows_of_k_per_block;
     g.z = detail::ceil_div(k_rows, g.rows_of_k_per_block);
     if (g.z > detail::kMaxGridYZ)
       return detail::invalid("weights.k: too large for one launch (more than 65535 blocks along K)");
