@@ -24,7 +24,7 @@
 // Every result is first checked against an fp64 host reference (the first rows of C).
 // Writes DIR/results.csv, DIR/results.json and prints progress on stderr.
 
-#include <opt4gptq/opt4gptq.hpp>
+#include <opt4gptq/dispatcher.hpp>
 #include <opt4gptq/reference/gptq_reference.hpp>
 
 #include <algorithm>

@@ -27,7 +27,9 @@ TOLERANCE = 0.03
 # CSV kernel name -> KernelChoice enumerator (dispatch_table.hpp's kernel_info() names).
 CHOICES = {"Baseline": "kBaseline", "Opt4GPTQ": "kOpt4Gptq", "Deterministic": "kDeterministic",
            "TensorCore": "kTensorCore", "TensorCoreDeterministic": "kTensorCoreDeterministic",
-           "DeterministicF32": "kDeterministicF32", "DequantCublas": "kDequantCublas"}
+           "DeterministicF32": "kDeterministicF32", "DequantCublas": "kDequantCublas", "Decode": "kDecode",
+           "TensorCorePipelined": "kTensorCorePipelined",
+           "TensorCorePipelinedDeterministic": "kTensorCorePipelinedDeterministic"}
 PREFILL = "DequantCublas"  # built only with OPT4GPTQ_WITH_CUBLAS
 
 

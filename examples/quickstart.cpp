@@ -6,7 +6,7 @@
 //
 // Exit status: 0 when every result matches the reference, 1 on a mismatch or error, 77 when there is no GPU.
 
-#include <opt4gptq/opt4gptq.hpp>
+#include <opt4gptq/dispatcher.hpp>
 #include <opt4gptq/reference/gptq_reference.hpp>
 
 #include <algorithm>

@@ -25,13 +25,16 @@ enum class KernelChoice : int {
   kDeterministic = 2,
   kTensorCore = 3,
   kTensorCoreDeterministic = 4,
-  kDeterministicF32 = 5,  ///< presets::DeterministicF32: the SIMT kernel that meets every DispatchOptions
-  kDequantCublas = 6,     ///< prefill: dequantize into the workspace, then cuBLAS (NVIDIA, OPT4GPTQ_WITH_CUBLAS)
+  kDeterministicF32 = 5,     ///< presets::DeterministicF32: the SIMT kernel that meets every DispatchOptions
+  kDequantCublas = 6,        ///< prefill: dequantize into the workspace, then cuBLAS (NVIDIA, OPT4GPTQ_WITH_CUBLAS)
+  kDecode = 7,               ///< presets::Decode: the SIMT decode kernel (M = 1..8; gfx906's decode path)
+  kTensorCorePipelined = 8,  ///< presets::TensorCorePipelined
+  kTensorCorePipelinedDeterministic = 9,  ///< presets::TensorCorePipelinedDeterministic
 };
 
 /// @ingroup host_api
 /// Number of KernelChoice values (they are 0 .. kKernelChoiceCount - 1).
-inline constexpr int kKernelChoiceCount = 7;
+inline constexpr int kKernelChoiceCount = 10;
 
 /// @ingroup host_api
 /// Where a kernel may hold partial sums in fp16: the overflow hazard. Ordered from the safest; a DispatchOptions
@@ -80,6 +83,13 @@ constexpr KernelInfo kernel_info(KernelChoice k) {
     // cuBLAS: the same bits on every run for one toolkit version, GPU architecture and SM count (cuBLAS's guarantee,
     // "Results reproducibility"); it chooses its algorithm per M, so it is not batch invariant.
     case KernelChoice::kDequantCublas: return KernelInfo{"DequantCublas", kFp32, true, false, false, true};
+    // Batch invariance is not claimed for the three below until a GPU test shows it (their per-row arithmetic does
+    // not depend on M, but their 8-row entry points are not yet in the batch-invariance test).
+    case KernelChoice::kDecode: return KernelInfo{"Decode", kFp32, true, false, false, false};
+    case KernelChoice::kTensorCorePipelined:
+      return KernelInfo{"TensorCorePipelined", kPerBlock, false, false, true, false};
+    case KernelChoice::kTensorCorePipelinedDeterministic:
+      return KernelInfo{"TensorCorePipelinedDeterministic", kFp32, true, false, true, false};
   }
   return KernelInfo{"?", kFp16, false, false, false, false};
 }

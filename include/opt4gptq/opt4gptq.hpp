@@ -1,6 +1,9 @@
 #pragma once
 /// @file
-/// Umbrella header: everything an engine needs to run GPTQ 4-bit layers.
+/// Umbrella header: everything an engine needs to run GPTQ 4-bit layers with the kernel of its choice. The dispatcher
+/// (one call for every M: Dispatcher, presets::Auto, the prefill path through cuBLAS) is <opt4gptq/dispatcher.hpp>:
+/// it instantiates every kernel of the build, so a translation unit that includes it compiles all of them (~110 entry
+/// points, half a minute per GPU architecture); this header instantiates none until a kernel is launched.
 
 #include "dispatch/provisional.hpp"
 #include "dispatch/sm90_h200.hpp"
@@ -10,11 +13,7 @@
 #include "format.hpp"
 #include "gpu_arch.hpp"
 #include "host/act_order.hpp"
-#include "host/cublas.hpp"
-#include "host/dequant_cublas.hpp"
 #include "host/dequantize.hpp"
-#include "host/dispatch_kernels.hpp"
-#include "host/dispatcher.hpp"
 #include "host/launch.hpp"
 #include "host/plan.hpp"
 #include "host/validate.hpp"

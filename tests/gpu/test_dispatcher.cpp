@@ -3,6 +3,8 @@
 // rows), determinism across SM counts, overflow safety of the default choice, presets::Auto, and one workspace
 // shared by layers and kernels in sequence.
 
+#include <opt4gptq/dispatcher.hpp>
+
 #include "../common/test_support.hpp"
 
 #include <algorithm>

@@ -6,7 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <opt4gptq/opt4gptq.hpp>
+#include <opt4gptq/dispatcher.hpp>
 #include <string>
 
 #include "fake_problem.hpp"

@@ -79,12 +79,15 @@ namespace detail {
 using SimtDispatchKernels = std::tuple<LibraryKernel<KernelChoice::kBaseline, presets::Baseline>,
                                        LibraryKernel<KernelChoice::kOpt4Gptq, presets::Opt4Gptq>,
                                        LibraryKernel<KernelChoice::kDeterministic, presets::Deterministic>,
-                                       LibraryKernel<KernelChoice::kDeterministicF32, presets::DeterministicF32>>;
+                                       LibraryKernel<KernelChoice::kDeterministicF32, presets::DeterministicF32>,
+                                       LibraryKernel<KernelChoice::kDecode, presets::Decode>>;
 /// Kernels that need matrix instructions on every target of the build.
 #if OPT4GPTQ_ALL_TARGETS_HAVE_MATRIX_CORES
-using MatrixCoreDispatchKernels =
-    std::tuple<LibraryKernel<KernelChoice::kTensorCore, presets::TensorCore>,
-               LibraryKernel<KernelChoice::kTensorCoreDeterministic, presets::TensorCoreDeterministic>>;
+using MatrixCoreDispatchKernels = std::tuple<
+    LibraryKernel<KernelChoice::kTensorCore, presets::TensorCore>,
+    LibraryKernel<KernelChoice::kTensorCoreDeterministic, presets::TensorCoreDeterministic>,
+    LibraryKernel<KernelChoice::kTensorCorePipelined, presets::TensorCorePipelined>,
+    LibraryKernel<KernelChoice::kTensorCorePipelinedDeterministic, presets::TensorCorePipelinedDeterministic>>;
 #else
 using MatrixCoreDispatchKernels = std::tuple<>;
 #endif
