@@ -1,18 +1,23 @@
 #!/usr/bin/env python3
 """The tuning mode of the benchmark: turns a bench_gemm results folder into a dispatch table (C++ data).
 
-    bench/make_dispatch_table.py RESULTS_DIR NAME ARCH_MAJOR [--prefill-from M] > include/opt4gptq/dispatch/NAME.hpp
+    bench/make_dispatch_table.py RESULTS_DIR NAME ARCH_MAJOR [--prefill-from M] [--exclude K1,K2]
+        > include/opt4gptq/dispatch/NAME.hpp
     clang-format -i include/opt4gptq/dispatch/NAME.hpp
 
 For every measured M and act-order, the layers are ordered by their bytes and each gets its fastest kernel (graph
-replay); a kernel within TOLERANCE of the fastest that continues the previous layer's choice is kept, so that runs of
-layers merge into one rule each (a rule's size bound is the midpoint to the next layer's bytes). Calls of M rows use
+replay), followed by its fastest kernel without fp16 partial sums (the default options) and its fastest with fp32
+sums to the end and a fixed order (strict or deterministic options): choose_kernel skips a rule whose kernel is not
+allowed, so the next rule of the same size bound serves those options; a kernel within TOLERANCE of the fastest that continues the previous layer's choice is kept, so that
+runs of layers merge into one rule each (a rule's size bound is the midpoint to the next layer's bytes). Calls of M rows use
 the rules of the smallest measured M >= M. Above the largest measured M: the largest layer's choice at that M (a
 catch-all rule when it is DequantCublas, which not every build has; the table's fallback is then the fastest kernel
 without it). Only kernels the library's KernelChoice names are considered (dispatch_table.hpp).
 
 The table's invariant kernel (batch-invariant Dispatchers run it for every M) is TensorCoreDeterministic when the
 results have it, else DeterministicF32.
+
+--exclude K1,K2: leave these kernels out of the rules.
 
 --prefill-from M (provisional, for results without DequantCublas rows): calls of M rows and more take the prefill
 path (dequantize + cuBLAS); calls between the largest measured M and M take the fallback. The rules are marked
@@ -53,8 +58,58 @@ def rules_for(points):
     return out
 
 
+# What each accumulation level of DispatchOptions allows (dispatch_table.hpp's kernel_info), from the most
+# permissive: every kernel; no fp16 partial sums (the default options); fp32 to the end and a fixed order (strict or
+# deterministic options).
+FP16_PARTIALS = {"Baseline", "Opt4GPTQ", "Deterministic"}
+FP32_DETERMINISTIC = {"TensorCoreDeterministic", "DeterministicF32", "DequantCublas", "Decode",
+                      "TensorCorePipelinedDeterministic"}
+LEVELS = [lambda k: True, lambda k: k not in FP16_PARTIALS, lambda k: k in FP32_DETERMINISTIC]
+
+
+def paired_rules_for(points):
+    """points: [(bytes, {kernel: us})] sorted by bytes -> [(bytes_max or -1, kernel)], in preference order.
+
+    Each run of layers gets, under one size bound, the fastest kernel of each level of LEVELS that differs from the
+    ones before it: a Dispatcher whose options exclude the first takes the next it allows, for the same calls
+    (choose_kernel skips a rule whose kernel is not allowed)."""
+    def best_of(times, level, previous):
+        candidates = {k: v for k, v in times.items() if level(k)}
+        if not candidates:
+            return None
+        best = min(candidates, key=candidates.get)
+        if previous in candidates and candidates[previous] <= (1 + TOLERANCE) * candidates[best]:
+            best = previous
+        return best
+    runs = []  # [(kernel per level), last index]
+    for i, (size, times) in enumerate(points):
+        prev = runs[-1][0] if runs else (None,) * len(LEVELS)
+        picks = tuple(best_of(times, level, p) for level, p in zip(LEVELS, prev))
+        if runs and runs[-1][0] == picks:
+            runs[-1][1] = i
+        else:
+            runs.append([picks, i])
+    out = []
+    for j, (picks, last) in enumerate(runs):
+        bound = -1 if j + 1 == len(runs) else (points[last][0] + points[last + 1][0]) // 2
+        emitted = []
+        for kernel in picks:
+            if kernel is not None and kernel not in emitted:
+                out.append((bound, kernel))
+                emitted.append(kernel)
+    return out
+
+
 def main():
     args = sys.argv[1:]
+    excluded = set()
+    if "--exclude" in args:
+        i = args.index("--exclude")
+        if i + 1 >= len(args):
+            print(__doc__)
+            return 2
+        excluded = set(args[i + 1].split(","))
+        del args[i:i + 2]
     prefill_from = None
     if "--prefill-from" in args:
         i = args.index("--prefill-from")
@@ -70,7 +125,7 @@ def main():
     with open(os.path.join(directory, "results.json")) as f:
         meta = json.load(f)
     with open(os.path.join(directory, "results.csv")) as f:
-        rows = [r for r in csv.DictReader(f) if r["kernel"] in CHOICES]
+        rows = [r for r in csv.DictReader(f) if r["kernel"] in CHOICES and r["kernel"] not in excluded]
     points = {}  # (m, act_order) -> {(k, n): (bytes, {kernel: us})}
     for r in rows:
         key = (int(r["m"]), int(r["act_order"]))
@@ -91,7 +146,7 @@ def main():
             if (m, act) not in points:
                 continue
             ordered = sorted(points[(m, act)].values())
-            for bytes_max, kernel in rules_for(ordered):
+            for bytes_max, kernel in paired_rules_for(ordered):
                 lines.append(f"    {{{m}, {bytes_max}, {act}, KernelChoice::{CHOICES[kernel]}}},")
     largest = sorted(points[(ms[-1], 0)].values())[-1][1]
     best = min(largest, key=largest.get)
@@ -114,7 +169,8 @@ def main():
     source = os.path.normpath(directory)
     measured_on = f"{meta['device']}, driver {meta['driver_version']}, {meta['date']}, {source}"
     command = f"bench/make_dispatch_table.py {source} {name} {arch_major}" + (
-        f" --prefill-from {prefill_from}" if prefill_from is not None else "")
+        f" --prefill-from {prefill_from}" if prefill_from is not None else "") + (
+        f" --exclude {','.join(sorted(excluded))}" if excluded else "")
     print(f"""#pragma once
 /// @file
 /// Dispatch table {name} (architecture major {arch_major}), generated by bench/make_dispatch_table.py from

@@ -78,19 +78,20 @@ TEST_CASE("kernel_info names every kernel once and states what it promises", "[h
   CHECK_FALSE(kernel_info(KernelChoice::kDequantCublas).batch_invariant);  // cuBLAS chooses its algorithm per M
 }
 
-TEST_CASE("the H200 table: the provisional prefill rule, and what serves without cuBLAS", "[host][dispatch]") {
+TEST_CASE("the H200 table: the prefill path from M = 129, and what serves without cuBLAS", "[host][dispatch]") {
   const auto& table = dispatch::kSm90H200;
   CHECK(table.invariant == KernelChoice::kTensorCoreDeterministic);
   for (const bool act_order : {false, true})
     for (const std::int64_t bytes : {std::int64_t{1} << 20, std::int64_t{1} << 30}) {
       INFO("act-order " << act_order << ", " << bytes << " bytes");
-      CHECK(choose_kernel(table, 129, bytes, act_order) == KernelChoice::kTensorCoreDeterministic);
-      CHECK(choose_kernel(table, 255, bytes, act_order) == KernelChoice::kTensorCoreDeterministic);
+      // Measured at M = 256 (DequantCublas fastest on every layer there); the rule serves M = 129 .. 256 and, above
+      // the largest measured M, every M.
+      CHECK(choose_kernel(table, 129, bytes, act_order) == KernelChoice::kDequantCublas);
       CHECK(choose_kernel(table, 256, bytes, act_order) == KernelChoice::kDequantCublas);
       CHECK(choose_kernel(table, 8192, bytes, act_order) == KernelChoice::kDequantCublas);
       const KernelSet no_cublas = KernelSet::all().without(KernelChoice::kDequantCublas);
-      CHECK(choose_kernel(table, 256, bytes, act_order, no_cublas) == KernelChoice::kTensorCoreDeterministic);
-      CHECK(choose_kernel(table, 8192, bytes, act_order, no_cublas) == KernelChoice::kTensorCoreDeterministic);
+      CHECK(choose_kernel(table, 256, bytes, act_order, no_cublas) == KernelChoice::kTensorCorePipelined);
+      CHECK(choose_kernel(table, 8192, bytes, act_order, no_cublas) == KernelChoice::kTensorCorePipelined);
     }
 }
 
@@ -105,7 +106,7 @@ struct Measurements {
 
 Measurements read_h200_measurements() {
   Measurements out;
-  std::ifstream in(std::string(OPT4GPTQ_SOURCE_DIR) + "/bench/results/2026-12-02-h200/results.csv");
+  std::ifstream in(std::string(OPT4GPTQ_SOURCE_DIR) + "/bench/results/2026-12-02-h200-pipelined/results.csv");
   REQUIRE(in.good());
   std::string line;
   std::getline(in, line);
@@ -138,7 +139,16 @@ Measurements read_h200_measurements() {
 
 }  // namespace
 
-TEST_CASE("the H200 table picks, at every measured point, a kernel within 5% of the fastest", "[host][dispatch]") {
+/// Whether the shipped H200 table was generated over this kernel of the CSV: a KernelChoice (the `auto` rows are the
+/// dispatcher itself).
+bool in_h200_table(const std::string& name) {
+  for (int i = 0; i < kKernelChoiceCount; ++i)
+    if (name == kernel_info(static_cast<KernelChoice>(i)).name) return true;
+  return false;
+}
+
+TEST_CASE("the H200 table picks, at every measured point, a kernel within 5% of the fastest it was made from",
+          "[host][dispatch]") {
   const auto& table = dispatch::kSm90H200;
   const Measurements measured = read_h200_measurements();
   REQUIRE(measured.times.size() > 100);
@@ -150,7 +160,8 @@ TEST_CASE("the H200 table picks, at every measured point, a kernel within 5% of 
     const auto chosen = by_kernel.find(kernel_name(choice));
     REQUIRE(chosen != by_kernel.end());  // the table only names kernels that were measured
     double best = chosen->second;
-    for (const auto& [name, us] : by_kernel) best = std::min(best, us);
+    for (const auto& [name, us] : by_kernel)
+      if (in_h200_table(name)) best = std::min(best, us);
     const double ratio = chosen->second / best;
     worst = std::max(worst, ratio);
     CHECK(ratio <= 1.05);
@@ -160,10 +171,9 @@ TEST_CASE("the H200 table picks, at every measured point, a kernel within 5% of 
 }
 
 TEST_CASE("the default options' cost on the H200 measurements: no fp16 partial sums", "[host][dispatch]") {
-  // The dispatcher's default options (overflow-safe: no kernel with fp16 partial sums) choose among the kernels that
-  // the H200 table measured: where the table picks Baseline or Opt4GPTQ (M <= 4) the call takes the next rule that
-  // names an allowed kernel. What that costs, per M, against the fastest kernel measured (the numbers docs/host_api.md
-  // quotes): geomean 1.48x / 1.27x / 1.03x at M = 1 / 2 / 4, at most 2.15x; nothing from M = 8.
+  // The dispatcher's default options (overflow-safe: no kernel with fp16 partial sums) choose among the kernels the
+  // H200 table was made from. What that costs, per M, against the fastest kernel measured, fp16 partial sums included
+  // (Baseline's lead at M = 1 and 2 on NVIDIA: the numbers docs/host_api.md quotes).
   const auto& table = dispatch::kSm90H200;
   const Measurements measured = read_h200_measurements();
   const DispatchOptions defaults;
@@ -177,7 +187,8 @@ TEST_CASE("the default options' cost on the H200 measurements: no fp16 partial s
     const auto chosen = by_kernel.find(kernel_name(choice));
     REQUIRE(chosen != by_kernel.end());
     double best = chosen->second;
-    for (const auto& [name, us] : by_kernel) best = std::min(best, us);
+    for (const auto& [name, us] : by_kernel)
+      if (name != "auto") best = std::min(best, us);  // `auto` rows: the dispatcher itself
     ratios[m].push_back(chosen->second / best);
   }
   for (const auto& [m, r] : ratios) {
@@ -187,6 +198,6 @@ TEST_CASE("the default options' cost on the H200 measurements: no fp16 partial s
     const double worst = *std::max_element(r.begin(), r.end());
     INFO("M = " << m << ": geomean " << geomean << "x, worst " << worst << "x the fastest (" << r.size() << " points)");
     CHECK(worst < 2.2);
-    if (m >= 8) CHECK(worst < 1.05);  // the table's own choice from M = 8: TensorCore, overflow-safe already
+    if (m >= 8) CHECK(worst < 1.05);  // from M = 8 the fastest kernels are the overflow-safe tensor-core ones
   }
 }
