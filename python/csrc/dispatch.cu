@@ -47,6 +47,13 @@ Kernel resolve_kernel(Kernel requested, int m, int k, int n, int num_groups, boo
     case opt4gptq::KernelChoice::kDeterministic: return Kernel::kDeterministic;
     case opt4gptq::KernelChoice::kTensorCore: return Kernel::kTensorCore;
     case opt4gptq::KernelChoice::kTensorCoreDeterministic: return Kernel::kTensorCoreDeterministic;
+    // Kernels the package does not build yet (one translation unit per preset in csrc/presets/): the nearest one it
+    // has, until the package runs opt4gptq::Dispatcher (<opt4gptq/dispatcher.hpp>) itself.
+    case opt4gptq::KernelChoice::kTensorCorePipelined: return Kernel::kTensorCore;
+    case opt4gptq::KernelChoice::kDeterministicF32:
+    case opt4gptq::KernelChoice::kDecode:
+    case opt4gptq::KernelChoice::kTensorCorePipelinedDeterministic:
+    case opt4gptq::KernelChoice::kDequantCublas: return Kernel::kTensorCoreDeterministic;
   }
   return Kernel::kTensorCoreDeterministic;  // not reached: every KernelChoice is mapped above
 }
