@@ -38,6 +38,7 @@
 #include "../status.hpp"
 #include "act_order_rows.hpp"
 #include "activation_staging.hpp"
+#include "mma_fragments.hpp"
 #include "params.hpp"
 #include "quad_column_checks.hpp"
 
@@ -152,14 +153,6 @@ struct MainloopMma {
 
     const int groups = kActOrder ? p.act_order_groups : (p.k_rows + p.group_size - 1) / p.group_size;
     GroupConstants gc;
-    gc.group = -1;
-    gc.next_row = -1;
-    gc.ahead = -1;
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      gc.scale[j] = platform::bit_cast<half2>(0u);  // words past the end are zero-filled: their B stays finite
-      gc.zero[j] = Codec::zero_terms(0);
-    }
 
     const std::int64_t ldq = p.ldq;
     const std::uint32_t* q = p.qweight + static_cast<std::int64_t>(k_begin / 8 + word) * ldq + col;
@@ -216,71 +209,11 @@ struct MainloopMma {
   /// commits them.
   template <class Reduce, int kRows, class Storage, class Accumulators>
   OPT4GPTQ_DEVICE static void reduce(Storage& storage, const Accumulators& acc, const ThreadOutput& out) {
-    constexpr int kMTiles = kRows / Shape::kM;
-    float* sums = Reduce::template block_sums<Tile, kRows>(storage);
-    const int lane = out.thread % Shape::kLanes;
-    float* wave_sums = sums + (out.thread / Shape::kLanes) * Tile::kWarpCols;
-#pragma unroll
-    for (int t = 0; t < kMTiles; ++t)
-#pragma unroll
-      for (int e = 0; e < Shape::kCElements; ++e) {
-        const mma::Coord at = Shape::c(lane, e);
-#pragma unroll
-        for (int i = 0; i < Tile::kNTiles; ++i)
-          wave_sums[(t * Shape::kM + at.row) * Tile::kBlockCols + Tile::kNTiles * at.col + i] = acc[t][i][e];
-      }
-    __syncthreads();
-    Reduce::template commit<Tile, kRows>(storage, out);
+    detail::reduce_fragments<Shape, Tile, Reduce, kRows>(storage, acc, out);
   }
 
  private:
-  /// The group's scales (in both halves) and zero-point terms for the lane's 4 columns, and the raw constants of the
-  /// next group, loaded when this one is entered: groups follow each other in K order (with act-order too: the
-  /// prepared layout sorts rows by group), so a group boundary finds its constants arrived instead of waiting a memory
-  /// latency with the whole block.
-  struct GroupConstants {
-    int group;     ///< the group loaded (-1: none)
-    int next_row;  ///< without act-order: first row of the next group (-1: none loaded)
-    half2 scale[4];
-    typename Codec::ZeroTerms zero[4];
-    int ahead;  ///< the group whose raw constants are in flight (-1: none)
-    uint2 ahead_scales;
-    std::uint32_t ahead_zeros;
-  };
-
-  OPT4GPTQ_DEVICE static void load_raw(const KernelParams& p, int group, int col, uint2& scales, std::uint32_t& zeros) {
-    scales = *reinterpret_cast<const uint2*>(p.scales + static_cast<std::int64_t>(group) * p.lds + col);
-    zeros = p.qzeros[static_cast<std::int64_t>(group) * p.ldz + col / Codec::kColumnsPerZeroWord];
-  }
-
-  /// Makes `group` current (from the constants loaded ahead when it is the one in flight) and loads the next one's.
-  OPT4GPTQ_DEVICE static void enter_group(const KernelParams& p, int group, int groups, int col, GroupConstants& gc) {
-    uint2 s;
-    std::uint32_t z;
-    if (group == gc.ahead) {
-      s = gc.ahead_scales;
-      z = gc.ahead_zeros;
-    } else {
-      load_raw(p, group, col, s, z);
-    }
-    gc.group = group;
-    const half2 s01 = platform::bit_cast<half2>(s.x);
-    const half2 s23 = platform::bit_cast<half2>(s.y);
-    gc.scale[0] = __low2half2(s01);
-    gc.scale[1] = __high2half2(s01);
-    gc.scale[2] = __low2half2(s23);
-    gc.scale[3] = __high2half2(s23);
-    // col % 4 == 0: the 4 zero points are nibbles 0..3 or 4..7 of one qzeros word (v1's offset added first).
-    const std::uint32_t zeros = (z + p.zero_word_offset) >> (Codec::kBits * (col % Codec::kColumnsPerZeroWord));
-#pragma unroll
-    for (int j = 0; j < 4; ++j) gc.zero[j] = Codec::zero_terms(Codec::zero_of(zeros, j));
-    if (group + 1 < groups) {
-      load_raw(p, group + 1, col, gc.ahead_scales, gc.ahead_zeros);
-      gc.ahead = group + 1;
-    } else {
-      gc.ahead = -1;
-    }
-  }
+  using GroupConstants = detail::MmaGroupConstants<Codec>;
 
   /// The lane's weights of one stage: word `word` of each chunk for its 4 columns (`q` points at the stage's first),
   /// zero past k_end or past N.
@@ -315,12 +248,12 @@ struct MainloopMma {
       if (has_cols && row < k_end) {
         if constexpr (kActOrder) {
           const int group = smem.word_group[window_word + 4 * u + word];
-          if (group != gc.group) enter_group(p, group, groups, col, gc);
+          if (group != gc.group) gc.enter(p, group, groups, col);
         } else if (row >= gc.next_row) {
           // A lane's rows advance by 32 per chunk: with groups of >= 32 rows it enters the next group, so only the
           // first group (and groups below 32 rows) cost a division.
           const int group = gc.group >= 0 && p.group_size >= 32 ? gc.group + 1 : row / p.group_size;
-          enter_group(p, group, groups, col, gc);
+          gc.enter(p, group, groups, col);
           gc.next_row = (group + 1) * p.group_size;
         }
       }

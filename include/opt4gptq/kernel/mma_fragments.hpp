@@ -1,0 +1,111 @@
+#pragma once
+/// @file
+/// What the matrix-core mainloops (kernel/mainloop_mma.hpp, kernel/mainloop_mma_pipelined.hpp) share around their
+/// fragments: the group constants a lane's B fragments are dequantized with (scales in both halves, zero-point terms,
+/// the next group's raw constants in flight), and the epilogue step that turns accumulator fragments into one fp32 sum
+/// per output of the block for a ReducePolicy of the block-sum contract. Not API.
+/// @ingroup kernel
+
+#include <cstdint>
+
+#include "../mma/layout.hpp"
+#include "../platform.hpp"
+#include "../policy/reduce.hpp"
+#include "params.hpp"
+
+OPT4GPTQ_NAMESPACE_BEGIN
+namespace detail {
+
+/// The group's scales (in both halves) and zero-point terms for a lane's 4 columns, and the raw constants of the next
+/// group, loaded when this one is entered: groups follow each other in K order (with act-order too: the prepared
+/// layout sorts rows by group), so a group boundary finds its constants arrived instead of waiting a memory latency
+/// with the whole block.
+template <class Codec>
+struct MmaGroupConstants {
+  int group = -1;     ///< the group loaded (-1: none)
+  int next_row = -1;  ///< without act-order: first row of the next group (-1: none loaded)
+  half2 scale[4];
+  typename Codec::ZeroTerms zero[4];
+  int ahead = -1;  ///< the group whose raw constants are in flight (-1: none)
+  uint2 ahead_scales;
+  std::uint32_t ahead_zeros;
+
+  /// No group yet: scales of 0 and zero points of 0, so that words past the end (zero-filled) give a finite B of 0.
+  OPT4GPTQ_DEVICE MmaGroupConstants() {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      scale[j] = platform::bit_cast<half2>(0u);
+      zero[j] = Codec::zero_terms(0);
+    }
+  }
+
+  /// The 4 scales (8 bytes) and the qzeros word of `group` for the 4 columns from `col`.
+  OPT4GPTQ_DEVICE static void load_raw(const KernelParams& p, int group, int col, uint2& scales, std::uint32_t& zeros) {
+    scales = *reinterpret_cast<const uint2*>(p.scales + static_cast<std::int64_t>(group) * p.lds + col);
+    zeros = p.qzeros[static_cast<std::int64_t>(group) * p.ldz + col / Codec::kColumnsPerZeroWord];
+  }
+
+  /// Puts `group`'s raw constants in flight (before the first stage arrives).
+  OPT4GPTQ_DEVICE void prefetch(const KernelParams& p, int group_to_load, int col) {
+    ahead = group_to_load;
+    load_raw(p, ahead, col, ahead_scales, ahead_zeros);
+  }
+
+  /// Makes `group_to_enter` current (from the constants loaded ahead when it is the one in flight) and loads the next
+  /// one's (`groups` groups in all).
+  OPT4GPTQ_DEVICE void enter(const KernelParams& p, int group_to_enter, int groups, int col) {
+    uint2 s;
+    std::uint32_t z;
+    if (group_to_enter == ahead) {
+      s = ahead_scales;
+      z = ahead_zeros;
+    } else {
+      load_raw(p, group_to_enter, col, s, z);
+    }
+    group = group_to_enter;
+    const half2 s01 = platform::bit_cast<half2>(s.x);
+    const half2 s23 = platform::bit_cast<half2>(s.y);
+    scale[0] = __low2half2(s01);
+    scale[1] = __high2half2(s01);
+    scale[2] = __low2half2(s23);
+    scale[3] = __high2half2(s23);
+    // col % 4 == 0: the 4 zero points are nibbles 0..3 or 4..7 of one qzeros word (v1's offset added first).
+    const std::uint32_t zeros = (z + p.zero_word_offset) >> (Codec::kBits * (col % Codec::kColumnsPerZeroWord));
+#pragma unroll
+    for (int j = 0; j < 4; ++j) zero[j] = Codec::zero_terms(Codec::zero_of(zeros, j));
+    if (group_to_enter + 1 < groups) {
+      load_raw(p, group_to_enter + 1, col, ahead_scales, ahead_zeros);
+      ahead = group_to_enter + 1;
+    } else {
+      ahead = -1;
+    }
+  }
+};
+
+/// The ReducePolicy step of a matrix-core mainloop: the fragments `acc[kMTiles][Tile::kNTiles][Shape::kCElements]`
+/// become one fp32 sum per output of the block in the policy's shared storage (row-major [kRows][Tile::kBlockCols];
+/// Shape::c() says which output each accumulator is; column 4c + i of a wave is B column c of n-tile i), then the
+/// policy commits them. A block of half an M tile (kRows = 8) leaves out the tile's rows 8..15.
+template <class Shape, class Tile, class Reduce, int kRows, class Storage, class Accumulators>
+OPT4GPTQ_DEVICE void reduce_fragments(Storage& storage, const Accumulators& acc, const ThreadOutput& out) {
+  constexpr int kMTiles = (kRows + Shape::kM - 1) / Shape::kM;
+  float* sums = Reduce::template block_sums<Tile, kRows>(storage);
+  const int lane = out.thread % Shape::kLanes;
+  float* wave_sums = sums + (out.thread / Shape::kLanes) * Tile::kWarpCols;
+#pragma unroll
+  for (int t = 0; t < kMTiles; ++t)
+#pragma unroll
+    for (int e = 0; e < Shape::kCElements; ++e) {
+      const mma::Coord at = Shape::c(lane, e);
+      if (kRows % Shape::kM == 0 || at.row < kRows) {
+#pragma unroll
+        for (int i = 0; i < Tile::kNTiles; ++i)
+          wave_sums[(t * Shape::kM + at.row) * Tile::kBlockCols + Tile::kNTiles * at.col + i] = acc[t][i][e];
+      }
+    }
+  __syncthreads();
+  Reduce::template commit<Tile, kRows>(storage, out);
+}
+
+}  // namespace detail
+OPT4GPTQ_NAMESPACE_END
