@@ -30,6 +30,7 @@
 #include "dot_product.hpp"
 #include "params.hpp"
 #include "quad_column_checks.hpp"
+#include "thread_output.hpp"
 
 OPT4GPTQ_NAMESPACE_BEGIN
 
@@ -133,19 +134,7 @@ struct MainloopDecode {
     // prepare_act_order found a g_idx entry outside [0, num_groups), or the view is not the buffer's: NaN outputs.
     if (!in_use.data_valid) detail::fill_nan(acc);
 
-    epilogue(acc, [&] {
-      ThreadOutput out;
-      out.c = p.c + m0 * p.ldc;
-      out.ldc = p.ldc;
-      out.rows = rows;
-      out.n = p.n;
-      out.col = col;
-      out.block_col = block_col;
-      out.lane = place.lane;
-      out.split = place.split;
-      out.thread = static_cast<int>(threadIdx.x);
-      return out;
-    });
+    epilogue(acc, [&] { return detail::thread_output(p, m0, rows, col, block_col, place.lane, place.split); });
   }
 
  private:
@@ -173,6 +162,8 @@ struct MainloopDecode {
     zeros = p.qzeros[static_cast<std::int64_t>(group) * p.ldz + col / Codec::kColumnsPerZeroWord];
   }
 
+  /// Makes `group` current from its raw constants (loaded ahead, with the batch): the same arithmetic as
+  /// MainloopSimt::load_group, which loads them where it uses them.
   OPT4GPTQ_DEVICE static void set_group(const KernelParams& p, int group, uint2 s, std::uint32_t z, int col,
                                         GroupConstants& gc) {
     gc.group = group;

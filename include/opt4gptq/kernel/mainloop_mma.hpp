@@ -41,6 +41,7 @@
 #include "mma_fragments.hpp"
 #include "params.hpp"
 #include "quad_column_checks.hpp"
+#include "thread_output.hpp"
 
 OPT4GPTQ_NAMESPACE_BEGIN
 
@@ -189,19 +190,7 @@ struct MainloopMma {
     // NaN rather than a plausible number.
     if (!in_use.data_valid) detail::fill_nan(acc);
 
-    epilogue(acc, [&] {
-      ThreadOutput out;
-      out.c = p.c + m0 * p.ldc;
-      out.ldc = p.ldc;
-      out.rows = rows;
-      out.n = p.n;
-      out.col = col;
-      out.block_col = block_col;
-      out.lane = lane;
-      out.split = 0;
-      out.thread = static_cast<int>(threadIdx.x);
-      return out;
-    });
+    epilogue(acc, [&] { return detail::thread_output(p, m0, rows, col, block_col, lane, 0); });
   }
 
   /// The ReducePolicy step: the fragments become one fp32 sum per output of the block in the policy's shared

@@ -48,6 +48,7 @@
 #include "dot_product.hpp"
 #include "params.hpp"
 #include "quad_column_checks.hpp"
+#include "thread_output.hpp"
 
 OPT4GPTQ_NAMESPACE_BEGIN
 
@@ -140,19 +141,7 @@ struct MainloopSimt {
     // NaN rather than a plausible number.
     if (!in_use.data_valid) detail::fill_nan(acc);
 
-    epilogue(acc, [&] {
-      ThreadOutput out;
-      out.c = p.c + m0 * p.ldc;
-      out.ldc = p.ldc;
-      out.rows = rows;
-      out.n = p.n;
-      out.col = col;
-      out.block_col = block_col;
-      out.lane = place.lane;
-      out.split = place.split;
-      out.thread = static_cast<int>(threadIdx.x);
-      return out;
-    });
+    epilogue(acc, [&] { return detail::thread_output(p, m0, rows, col, block_col, place.lane, place.split); });
   }
 
  private:
