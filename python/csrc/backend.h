@@ -31,20 +31,38 @@ enum class Kernel : int {
   kDeterministic,
   kTensorCore,
   kTensorCoreDeterministic,
+  kDeterministicF32,
+  kDecode,
+  kTensorCorePipelined,
+  kTensorCorePipelinedDeterministic,
+  kDequantMatmul,
 };
 
-inline constexpr Kernel kAllKernels[] = {Kernel::kAuto,          Kernel::kBaseline,   Kernel::kSmb,
-                                         Kernel::kVml,           Kernel::kIla,        Kernel::kOpt4Gptq,
-                                         Kernel::kDeterministic, Kernel::kTensorCore, Kernel::kTensorCoreDeterministic};
+inline constexpr Kernel kAllKernels[] = {Kernel::kAuto,
+                                         Kernel::kBaseline,
+                                         Kernel::kSmb,
+                                         Kernel::kVml,
+                                         Kernel::kIla,
+                                         Kernel::kOpt4Gptq,
+                                         Kernel::kDeterministic,
+                                         Kernel::kTensorCore,
+                                         Kernel::kTensorCoreDeterministic,
+                                         Kernel::kDeterministicF32,
+                                         Kernel::kDecode,
+                                         Kernel::kTensorCorePipelined,
+                                         Kernel::kTensorCorePipelinedDeterministic,
+                                         Kernel::kDequantMatmul};
 
-/// "auto", "baseline", "smb", "vml", "ila", "opt4gptq", "deterministic", "tensorcore", "tensorcore_deterministic".
+/// "auto", "baseline", "smb", "vml", "ila", "opt4gptq", "deterministic", "tensorcore", "tensorcore_deterministic",
+/// "deterministic_f32", "decode", "tensorcore_pipelined", "tensorcore_pipelined_deterministic", "dequant_matmul".
 const char* kernel_name(Kernel kernel);
 /// false when `name` is none of kernel_name()'s strings.
 bool parse_kernel(const char* name, Kernel* kernel);
 
-/// Device memory for one launch, zero-filled on the launch's stream before the launch (the deterministic presets'
-/// split-K counters must start at zero). ops.cpp implements it with PyTorch's caching allocator, one allocation per
-/// call: two streams never share a workspace, and a CUDA graph captures the allocation from its own memory pool.
+/// Device memory for one launch, all zero when the launch starts on its stream (the split-K counters and partial sums
+/// of the kernels that need a workspace must start at zero; each launch leaves it zero again: the library's workspace
+/// contract). ops.cpp keeps one per stream (and per graph capture), grown when a call needs more: two streams never
+/// share a workspace.
 class Workspace {
  public:
   /// Null when the allocation failed (the implementation may also throw).
@@ -54,16 +72,23 @@ class Workspace {
   ~Workspace() = default;
 };
 
-/// The kernel that runs a call of `m` rows on a layer of (k, n, num_groups): `requested`, or, for Kernel::kAuto, the
-/// library's measured dispatch table. This is the one place where the package chooses a kernel: the runtime
-/// dispatcher (opt4gptq::Dispatcher) replaces the table lookup here when it lands.
-Kernel resolve_kernel(Kernel requested, int m, int k, int n, int num_groups, bool act_order);
+/// The kernel that runs a call of `m` rows on a layer of (k, n, num_groups) on the current device: `requested`, or,
+/// for Kernel::kAuto, the library's dispatcher: the current device's dispatch table (opt4gptq::dispatch::table_for)
+/// among the kernels this package builds that the device runs and that meet the default DispatchOptions (fp32
+/// accumulation: no fp16 partial sums, so overflow-safe), opt4gptq::choose_kernel. The one place where the package
+/// chooses a kernel. *status (when not null) receives an error when the current device cannot be queried.
+Kernel resolve_kernel(Kernel requested, int m, int k, int n, int num_groups, bool act_order,
+                      opt4gptq::Status* status = nullptr);
 
-/// Runs `kernel` (Kernel::kAuto is resolved first) on `problem` on `stream`: plans it, takes a workspace from
-/// `workspace` when the plan needs one, launches. Never synchronizes. `*ran`, when not null, receives the kernel that
-/// ran.
-opt4gptq::Status launch_by_name(const opt4gptq::GemmProblem& problem, Kernel kernel, Workspace& workspace,
-                                cudaStream_t stream, Kernel* ran = nullptr);
+/// Runs `kernel` (not kAuto, not kDequantMatmul: the caller resolves the first and runs the second itself, since it
+/// needs PyTorch's matmul) on `problem` on `stream`: plans it, takes a workspace from `workspace` when the plan needs
+/// one, launches. Never synchronizes.
+opt4gptq::Status launch_kernel(const opt4gptq::GemmProblem& problem, Kernel kernel, Workspace& workspace,
+                               cudaStream_t stream);
+
+/// The prefill path's first half (kDequantMatmul): W[r][c] = fp16(scale · (q - z)) of the whole layer into `out`
+/// (dense [k, n] halves, rows in the checkpoint's order), opt4gptq::dequantize. The caller multiplies A by it.
+opt4gptq::Status dequantize_layer(const opt4gptq::QuantizedWeights& weights, void* out, cudaStream_t stream);
 
 // ---- act-order (act_order.cu) ------------------------------------------------------------------------------------
 

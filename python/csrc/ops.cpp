@@ -25,11 +25,13 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <iterator>
 #include <mutex>
 #include <optional>
@@ -272,20 +274,82 @@ bool capturing(const Args& args, cudaStream_t stream) {
   return status != cudaStreamCaptureStatusNone;
 }
 
-/// One workspace per launch from PyTorch's caching allocator, zeroed on the launch's stream: concurrent streams never
-/// share one (each call has its own), and a CUDA graph captures the allocation and the zero-fill from its own pool.
-class TorchWorkspace final : public Workspace {
+/// The workspaces of the kernels that need one (split-K partial sums and counters), one per (device, stream) and one
+/// per (device, stream, graph capture), kept across calls and grown on demand. The library's kernels leave their
+/// workspace all zero when they finish, so it is zero-filled only when it is created or grown: no memset per call
+/// (in a CUDA graph, a memset node per layer would cost about as much as a small layer's GEMM). Concurrent streams
+/// never share one, and a graph captured on a stream has its own (allocated, and zero-filled once per replay, from the
+/// graph's pool), so a replay never races with eager calls on the stream it was captured on. Entries live until
+/// clear_cache(); a capture's workspace therefore outlives its graph until then (a few MB at most per graph).
+class StreamWorkspaces {
  public:
-  explicit TorchWorkspace(const at::Tensor& like) : options_(like.options().dtype(at::kByte)) {}
-  void* zeroed(std::size_t bytes) override {
-    buffer_ = at::zeros({static_cast<std::int64_t>(bytes)}, options_);  // on the current stream: the launch's
-    return buffer_.data_ptr();
+  static StreamWorkspaces& instance() {
+    static StreamWorkspaces* workspaces = new StreamWorkspaces();  // never destroyed: no CUDA frees at exit
+    return *workspaces;
+  }
+
+  /// A zero-filled workspace of at least `bytes` for work queued on `stream` (the current stream of `like`'s device).
+  void* get(const Args& args, const at::Tensor& like, cudaStream_t stream, std::size_t bytes) {
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    unsigned long long capture = 0;
+    const cudaError_t e = cudaStreamGetCaptureInfo(stream, &status, &capture);
+    if (e != cudaSuccess) {
+      (void)cudaGetLastError();
+      raise_error(fmt_message("stream: cudaStreamGetCaptureInfo failed: %s [%s]", cudaGetErrorString(e), args.op()));
+    }
+    if (status != cudaStreamCaptureStatusActive) capture = 0;
+    const Key key{like.device().index(), reinterpret_cast<std::uintptr_t>(stream), capture};
+    std::lock_guard<std::mutex> lock(mutex_);
+    at::Tensor& slot = workspaces_[key];
+    if (slot.defined() && static_cast<std::size_t>(slot.numel()) >= bytes) return slot.data_ptr();
+    // Grown by at least 2x, from 1 MiB: a few growths cover an engine's largest call. The old buffer is kept until
+    // clear_cache(): queued launches may still use it, and during a capture nothing is freed.
+    const std::size_t grown =
+        std::max<std::size_t>({bytes, std::size_t(1) << 20, slot.defined() ? 2 * std::size_t(slot.numel()) : 0});
+    if (slot.defined()) retired_.push_back(slot);
+    slot = at::zeros({static_cast<std::int64_t>(grown)}, like.options().dtype(at::kByte));  // on `stream`
+    return slot.data_ptr();
+  }
+
+  /// Drops every workspace (the caching allocator reuses their memory only for work queued after the launches that
+  /// used them); returns how many there were.
+  std::int64_t clear() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto n = static_cast<std::int64_t>(workspaces_.size() + retired_.size());
+    workspaces_.clear();
+    retired_.clear();
+    return n;
   }
 
  private:
-  at::TensorOptions options_;
-  at::Tensor buffer_;  // freed when the op returns: the caching allocator hands the block out again only to work
-                       // queued later on this stream, after the launch that uses it
+  struct Key {
+    int device;
+    std::uintptr_t stream;
+    unsigned long long capture;  // 0: not capturing
+    bool operator==(const Key& o) const { return device == o.device && stream == o.stream && capture == o.capture; }
+  };
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const {
+      return std::hash<std::uintptr_t>()(k.stream) ^ (std::hash<unsigned long long>()(k.capture) * 31u) ^
+             static_cast<std::size_t>(k.device);
+    }
+  };
+  std::mutex mutex_;
+  std::unordered_map<Key, at::Tensor, KeyHash> workspaces_;
+  std::vector<at::Tensor> retired_;
+};
+
+/// A launch's view of its stream's workspace.
+class TorchWorkspace final : public Workspace {
+ public:
+  TorchWorkspace(const Args& args, const at::Tensor& like, cudaStream_t stream)
+      : args_(args), like_(like), stream_(stream) {}
+  void* zeroed(std::size_t bytes) override { return StreamWorkspaces::instance().get(args_, like_, stream_, bytes); }
+
+ private:
+  const Args& args_;
+  const at::Tensor& like_;
+  cudaStream_t stream_;
 };
 
 void check_status(const Args& args, const opt4gptq::Status& s) {
@@ -294,14 +358,24 @@ void check_status(const Args& args, const opt4gptq::Status& s) {
 
 at::Tensor run_gemm(const Args& args, const opt4gptq::QuantizedWeights& w, const Call& call, const at::Tensor& a,
                     Kernel kernel, cudaStream_t stream) {
+  opt4gptq::Status s;
+  kernel = resolve_kernel(kernel, call.m, w.k, w.n, w.groups(), w.act_order != nullptr, &s);
+  check_status(args, s);
+  if (kernel == Kernel::kDequantMatmul) {
+    // The prefill path: the layer dequantized to dense fp16 (a temporary of k x n halves from the caching allocator)
+    // and multiplied by PyTorch's matmul (cuBLAS, fp32 accumulation).
+    at::Tensor dense = at::empty({static_cast<std::int64_t>(w.k), static_cast<std::int64_t>(w.n)}, a.options());
+    check_status(args, dequantize_layer(w, dense.data_ptr(), stream));
+    return at::mm(call.a2, dense).view(call.out_shape);
+  }
   at::Tensor c = at::empty({static_cast<std::int64_t>(call.m), static_cast<std::int64_t>(w.n)}, a.options());
   opt4gptq::GemmProblem p;
   p.m = call.m;
   p.a = static_cast<const opt4gptq::half*>(call.a2.data_ptr());
   p.c = static_cast<opt4gptq::half*>(c.data_ptr());
   p.weights = &w;
-  TorchWorkspace workspace(a);
-  check_status(args, launch_by_name(p, kernel, workspace, stream));
+  TorchWorkspace workspace(args, a, stream);
+  check_status(args, launch_kernel(p, kernel, workspace, stream));
   return c.view(call.out_shape);
 }
 
@@ -599,7 +673,7 @@ at::Tensor gemm_op(const at::Tensor& a, const std::optional<at::Tensor>& qweight
   if (!parse_kernel(kernel_name_arg.c_str(), &kernel)) {
     std::string names;
     for (Kernel k : kAllKernels) names += std::string(names.empty() ? "" : ", ") + kernel_name(k);
-    args.fail("kernel", fmt_message("must be one of %s; got '%s'", names.c_str(), kernel_name_arg.c_str()));
+    args.fail("kernel_name", fmt_message("must be one of %s; got '%s'", names.c_str(), kernel_name_arg.c_str()));
   }
   check_activations(args, "a", a);
   const bool has_qweight = qweight.has_value() && qweight->defined();
@@ -653,9 +727,12 @@ at::Tensor gemm_op(const at::Tensor& a, const std::optional<at::Tensor>& qweight
 
 std::string choose_kernel_op(std::int64_t m, std::int64_t k, std::int64_t n, std::int64_t num_groups, bool act_order) {
   const Args args("opt4gptq::choose_kernel");
-  return kernel_name(resolve_kernel(Kernel::kAuto, args.as_int(m, "m", "m"), args.as_int(k, "k", "k"),
-                                    args.as_int(n, "n", "n"), args.as_int(num_groups, "num_groups", "num_groups"),
-                                    act_order));
+  opt4gptq::Status s;
+  const Kernel kernel =
+      resolve_kernel(Kernel::kAuto, args.as_int(m, "m", "m"), args.as_int(k, "k", "k"), args.as_int(n, "n", "n"),
+                     args.as_int(num_groups, "num_groups", "num_groups"), act_order, &s);
+  check_status(args, s);
+  return kernel_name(kernel);
 }
 
 std::int64_t act_order_buffer_bytes_op(std::int64_t k, std::int64_t n, std::int64_t num_groups) {
@@ -664,7 +741,7 @@ std::int64_t act_order_buffer_bytes_op(std::int64_t k, std::int64_t n, std::int6
                                                           args.as_int(num_groups, "num_groups", "num_groups")));
 }
 
-std::int64_t clear_cache_op() { return PreparedLayouts::instance().clear(); }
+std::int64_t clear_cache_op() { return PreparedLayouts::instance().clear() + StreamWorkspaces::instance().clear(); }
 std::int64_t cache_size_op() { return PreparedLayouts::instance().size(); }
 
 }  // namespace
@@ -678,7 +755,7 @@ TORCH_LIBRARY(opt4gptq, m) {
   m.def("prepare_act_order(Tensor qweight, Tensor g_idx, int num_groups) -> Tensor");
   m.def(
       "gemm(Tensor a, Tensor? qweight, Tensor qzeros, Tensor scales, Tensor? act_order, int group_size, "
-      "bool use_v2_format, str kernel=\"auto\") -> Tensor");
+      "bool use_v2_format, str kernel_name=\"auto\") -> Tensor");
   m.def("choose_kernel(int m, int k, int n, int num_groups, bool act_order) -> str", &opt4gptq_torch::choose_kernel_op);
   m.def("act_order_buffer_bytes(int k, int n, int num_groups) -> int", &opt4gptq_torch::act_order_buffer_bytes_op);
   m.def("clear_cache() -> int", &opt4gptq_torch::clear_cache_op);

@@ -31,5 +31,9 @@ opt4gptq::Status run_opt4gptq(const opt4gptq::GemmProblem&, Workspace&, cudaStre
 opt4gptq::Status run_deterministic(const opt4gptq::GemmProblem&, Workspace&, cudaStream_t);
 opt4gptq::Status run_tensorcore(const opt4gptq::GemmProblem&, Workspace&, cudaStream_t);
 opt4gptq::Status run_tensorcore_deterministic(const opt4gptq::GemmProblem&, Workspace&, cudaStream_t);
+opt4gptq::Status run_deterministic_f32(const opt4gptq::GemmProblem&, Workspace&, cudaStream_t);
+opt4gptq::Status run_decode(const opt4gptq::GemmProblem&, Workspace&, cudaStream_t);
+opt4gptq::Status run_tensorcore_pipelined(const opt4gptq::GemmProblem&, Workspace&, cudaStream_t);
+opt4gptq::Status run_tensorcore_pipelined_deterministic(const opt4gptq::GemmProblem&, Workspace&, cudaStream_t);
 
 }  // namespace opt4gptq_torch

@@ -22,9 +22,12 @@ __all__ = [
 
 ops = torch.ops.opt4gptq
 
-#: Kernel names of the native op (csrc/backend.h): "auto" asks the dispatch table.
+#: Kernel names of the native op (csrc/backend.h). "auto" is the library's dispatcher: the current GPU's dispatch
+#: table with the default (overflow-safe) options; "dequant_matmul" is its prefill path (the layer dequantized to fp16,
+#: then torch.matmul).
 KERNELS = ("auto", "baseline", "smb", "vml", "ila", "opt4gptq", "deterministic", "tensorcore",
-           "tensorcore_deterministic")
+           "tensorcore_deterministic", "deterministic_f32", "decode", "tensorcore_pipelined",
+           "tensorcore_pipelined_deterministic", "dequant_matmul")
 #: The paper's ablation: Baseline, one optimization each, all three.
 PAPER_KERNELS = ("baseline", "smb", "vml", "ila", "opt4gptq")
 
@@ -118,9 +121,13 @@ def _prepare_act_order_fake(qweight, g_idx, num_groups):
 
 
 @torch.library.register_fake("opt4gptq::gemm")
-def _gemm_fake(a, qweight, qzeros, scales, act_order, group_size, use_v2_format, kernel="auto"):
-    # The schema's default ("auto") is not passed on when a traced call leaves it out: the fake needs it too.
+def _gemm_fake(a, qweight, qzeros, scales, act_order, group_size, use_v2_format, kernel_name="auto"):
+    # The schema's default ("auto") is not passed on when a traced call leaves it out: the fake needs it too. The
+    # schema names it kernel_name, not kernel: Inductor lowers the op through FallbackKernel.create(kernel, *args,
+    # **kwargs), and an argument called `kernel` collided with it (torch.compile: "got multiple values for argument
+    # 'kernel'").
+    kernel = kernel_name
     _no_meta_mix("opt4gptq::gemm", a, qweight=qweight, qzeros=qzeros, scales=scales, act_order=act_order)
     if kernel not in KERNELS:
-        raise RuntimeError(f"kernel: must be one of {', '.join(KERNELS)}; got '{kernel}' [opt4gptq::gemm]")
+        raise RuntimeError(f"kernel_name: must be one of {', '.join(KERNELS)}; got '{kernel}' [opt4gptq::gemm]")
     return a.new_empty((*a.shape[:-1], scales.shape[1]))

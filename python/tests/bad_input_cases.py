@@ -162,7 +162,7 @@ def _(c): ops.gptq_shuffle(c.ta["qweight"].clone(), torch.argsort(c.ta["g_idx"])
 
 
 # ---- the native ops ----------------------------------------------------------------------------------------------
-@case("gemm_unknown_kernel", "kernel")
+@case("gemm_unknown_kernel", "kernel_name")
 def _(c): c.native(kernel="fastest")
 @case("gemm_group_size_12", "group_size")
 def _(c): c.native(group_size=12)

@@ -71,9 +71,14 @@ def test_cuda_graph_capture_and_replay(block):
         assert rel_err(got, want) < 1e-3
 
 
-@pytest.mark.parametrize("kernel", ["deterministic", "tensorcore_deterministic"])
+WORKSPACE_KERNELS = ["deterministic", "tensorcore_deterministic", "deterministic_f32", "decode",
+                     "tensorcore_pipelined_deterministic"]
+
+
+@pytest.mark.parametrize("kernel", WORKSPACE_KERNELS)
 def test_cuda_graph_with_workspace_kernel(kernel):
-    """The deterministic kernels take a zeroed workspace per call from the caching allocator: capturable too."""
+    """The kernels with a workspace use their stream's (and, under capture, the capture's own, zero-filled once per
+    replay): capturable, and the replays equal the eager call bit for bit."""
     t, w = make_layer(8192, 1024, 128, seed=12)
     x = activations(8, 8192)
     eager = opt4gptq.gemm(x, t["qweight"], t["qzeros"], t["scales"], kernel=kernel)
@@ -143,7 +148,7 @@ def test_meta_g_idx_is_refused():
         ops.gptq_gemm(x, t["qweight"], t["qzeros"], t["scales"], torch.empty((1, 1), device="meta"), True, False, 4)
 
 
-@pytest.mark.parametrize("kernel", ["deterministic", "tensorcore_deterministic"])
+@pytest.mark.parametrize("kernel", WORKSPACE_KERNELS)
 def test_two_streams_concurrently(kernel):
     """Two streams run the deterministic kernel on different layers at once, 200 times each: every output must equal,
     bit for bit, the one computed alone (a shared workspace gave wrong outputs in 198 of 200 runs)."""

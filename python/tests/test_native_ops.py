@@ -33,7 +33,8 @@ def test_every_kernel(layers, kernel, act, fmt):
         assert torch.isfinite(got).all() and err < MAX_REL_ERR, f"M={m}: relative error {err:.3e}"
 
 
-@pytest.mark.parametrize("kernel", ["deterministic", "tensorcore_deterministic"])
+@pytest.mark.parametrize("kernel", ["deterministic", "tensorcore_deterministic", "deterministic_f32", "decode",
+                                    "tensorcore_pipelined_deterministic"])
 def test_deterministic_is_bitwise_reproducible(layers, kernel):
     t, _, _ = layers[False, "gptq"]
     x = activations(24, 2048)
@@ -71,7 +72,24 @@ def test_choose_kernel_names_a_kernel():
     for m in (1, 2, 4, 8, 32, 128, 1000):
         name = opt4gptq.choose_kernel(m, 4096, 4096, 32, False)
         assert name in opt4gptq.KERNELS and name != "auto", name
-    assert opt4gptq.choose_kernel(64, 4096, 4096, 32, False) == "tensorcore"  # the H200 table: TensorCore at M = 64
+    if torch.cuda.get_device_capability() == (9, 0):  # the H200 table (dispatch/sm90_h200.hpp), default options
+        assert opt4gptq.choose_kernel(1, 4096, 4096, 32, False) == "decode"  # overflow-safe: never baseline
+        assert opt4gptq.choose_kernel(64, 4096, 4096, 32, False) == "tensorcore_pipelined"
+        assert opt4gptq.choose_kernel(1000, 4096, 4096, 32, False) == "dequant_matmul"
+
+
+def test_auto_is_overflow_safe():
+    """Activations of +-2000 on a K = 4096 layer: the fp16 partial sums of four products overflow (Baseline's chain
+    gives inf), the exact result fits in fp16. "auto" (the dispatcher's default options) must return it, finite and
+    accurate, at every M it may see."""
+    t, w = make_layer(4096, 512, 128, seed=91)
+    for m in (1, 2, 8, 64, 300):
+        x = (torch.randint(0, 2, (m, 4096), generator=torch.Generator().manual_seed(m)) * 2 - 1).half().cuda() * 2000
+        want = x.double() @ w
+        assert want.abs().max() < 60000, "the test's exact result must fit in fp16"
+        got = opt4gptq.gemm(x, t["qweight"], t["qzeros"], t["scales"], kernel="auto")
+        assert torch.isfinite(got).all(), f"M={m}: auto ({opt4gptq.choose_kernel(m, 4096, 512, 32, False)}) overflowed"
+        assert rel_err(got, want) < MAX_REL_ERR, f"M={m}"
 
 
 def test_gptq_linear_module():

@@ -1,0 +1,8 @@
+// presets::Decode, all its entry points (rows of M per block, with and without act-order) in one translation unit.
+#include "../run_preset.cuh"
+
+namespace opt4gptq_torch {
+opt4gptq::Status run_decode(const opt4gptq::GemmProblem& problem, Workspace& workspace, cudaStream_t stream) {
+  return run_preset<opt4gptq::presets::Decode>(problem, workspace, stream);
+}
+}  // namespace opt4gptq_torch
