@@ -58,13 +58,15 @@ def rules_for(points):
     return out
 
 
-# What each accumulation level of DispatchOptions allows (dispatch_table.hpp's kernel_info), from the most
-# permissive: every kernel; no fp16 partial sums (the default options); fp32 to the end and a fixed order (strict or
-# deterministic options).
+# What the options of DispatchOptions allow (dispatch_table.hpp's kernel_info), from the most permissive: every
+# kernel; no fp16 partial sums that can overflow (the default options); that and a fixed order (deterministic
+# options); fp32 to the end and a fixed order (strict accumulation, batch invariance).
 FP16_PARTIALS = {"Baseline", "Opt4GPTQ", "Deterministic"}
-FP32_DETERMINISTIC = {"TensorCoreDeterministic", "DeterministicF32", "DequantCublas", "Decode",
+DETERMINISTIC_SAFE = {"TensorCoreDeterministic", "DeterministicF32", "DequantCublas", "Decode",
                       "TensorCorePipelinedDeterministic"}
-LEVELS = [lambda k: True, lambda k: k not in FP16_PARTIALS, lambda k: k in FP32_DETERMINISTIC]
+FP32_DETERMINISTIC = DETERMINISTIC_SAFE - {"Decode"}  # Decode: range-scaled fp16 partial sums (kFp16RangeScaled)
+LEVELS = [lambda k: True, lambda k: k not in FP16_PARTIALS, lambda k: k in DETERMINISTIC_SAFE,
+          lambda k: k in FP32_DETERMINISTIC]
 
 
 def paired_rules_for(points):

@@ -13,17 +13,18 @@ using Pipelined = MmaPipelinedGemm<LoadVec8, ReduceSharedBuffered,
 template <int Warps, int Chunks, int Stages, int MinBlocks = 1>
 using PipelinedSerial =
     MmaPipelinedGemm<LoadVec8, ReduceSharedSerial, MmaPipelineTile<mma::NativeShape, Warps, Chunks, Stages, MinBlocks>>;
-template <int Threads, int LanesN, int Unroll, class Math = MathDot2F32>
-using Decoder = DecodeGemm<LoadVec8, ReduceSharedSerial, Math, DecodeTileShape<Threads, LanesN, Unroll>>;
+template <int Threads, int LanesN, int Unroll, class Math = DefaultDecodeMath, int MinBlocks = 0, int Staging = 4>
+using Decoder =
+    DecodeGemm<LoadVec8, ReduceSharedSerial, Math, DecodeTileShape<Threads, LanesN, Unroll, Staging, MinBlocks>>;
 }  // namespace bench_tuning
 // clang-format off
 #define OPT4GPTQ_BENCH_EXTRA_PRESETS \
-  , Named<bench_tuning::Pipelined<4, 4, 3>>{"TCP_w4c4s3"}, \
-  Named<bench_tuning::Pipelined<4, 4, 3, 8>>{"TCP_w4c4s3m8"}, \
-  Named<bench_tuning::Pipelined<4, 2, 4, 8>>{"TCP_w4c2s4m8"}, \
-  Named<bench_tuning::Pipelined<4, 4, 4, 6>>{"TCP_w4c4s4m6"}, \
-  Named<bench_tuning::PipelinedSerial<4, 4, 3, 8>>{"TCPD_w4c4s3m8"}, \
-  Named<bench_tuning::Decoder<256, 32, 4, opt4gptq::MathInlineAsm>>{"Decode_fp16chain"}
+  , Named<bench_tuning::Decoder<256, 32, 4, opt4gptq::MathInlineAsm>>{"Decode_asm"}, \
+  Named<bench_tuning::Decoder<256, 32, 4, opt4gptq::MathBuiltin, 3>>{"Decode_m3"}, \
+  Named<bench_tuning::Decoder<256, 32, 2, opt4gptq::MathBuiltin, 4>>{"Decode_u2m4"}, \
+  Named<bench_tuning::Decoder<128, 32, 4, opt4gptq::MathBuiltin, 6>>{"Decode_t128m6"}, \
+  Named<bench_tuning::Decoder<256, 32, 8>>{"Decode_u8"}, \
+  Named<bench_tuning::Decoder<256, 32, 4, opt4gptq::MathDot2F32>>{"Decode_f32"}
 // clang-format on
 #else
 #define OPT4GPTQ_BENCH_EXTRA_PRESETS

@@ -21,7 +21,8 @@ OPT4GPTQ_NAMESPACE_BEGIN
 struct DispatchOptions {
   /// The least safe accumulation allowed (dispatch_table.hpp). The default, kFp32PerKBlock, excludes the kernels with
   /// fp16 partial sums of 8 products (Baseline, Opt4Gptq, Deterministic), which return inf from activations of about
-  /// |a| >= 1000; kFp32 also excludes TensorCore (its K blocks meet through fp16 atomics); kFp16Partials allows all.
+  /// |a| >= 1000; kFp16RangeScaled also excludes TensorCore (its K blocks meet through fp16 atomics); kFp32 also
+  /// Decode (range-scaled fp16 partial sums: they cannot overflow, but round in fp16); kFp16Partials allows all.
   Accumulation accumulation = Accumulation::kFp32PerKBlock;
   /// The same bits on every run: only kernels without atomics (a fixed order of every addition). On one GPU model:
   /// the K split depends on the SM count (see rows_of_k_per_block), and cuBLAS promises the same bits for one
@@ -48,8 +49,8 @@ inline constexpr int kMaxDispatchM = 65535 * 64;
 /// @ingroup host_api
 /// Checks the options; the message names the field.
 constexpr Status check_dispatch_options(const DispatchOptions& o) {
-  if (o.accumulation != Accumulation::kFp32 && o.accumulation != Accumulation::kFp32PerKBlock &&
-      o.accumulation != Accumulation::kFp16Partials)
+  if (o.accumulation != Accumulation::kFp32 && o.accumulation != Accumulation::kFp16RangeScaled &&
+      o.accumulation != Accumulation::kFp32PerKBlock && o.accumulation != Accumulation::kFp16Partials)
     return detail::invalid("options.accumulation: not an Accumulation value");
   if (o.rows_of_k_per_block < 0)
     return detail::invalid("options.rows_of_k_per_block: must be >= 0 (0: chosen by the scheduler)");

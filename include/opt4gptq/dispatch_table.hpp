@@ -43,14 +43,19 @@ enum class Accumulation : int {
   /// Every sum in fp32 up to the one rounding of C: the result is finite and accurate whenever the exact result (and
   /// every dequantized weight) fits in fp16. TensorCoreDeterministic, DeterministicF32, DequantCublas.
   kFp32 = 0,
+  /// 4-product partial sums in fp16 of activations range scaled per row and window by a power of two, so that no
+  /// partial sum can pass 61440 (kernel/range_scaling.hpp), then fp32: finite whenever the exact result fits in fp16,
+  /// as kFp32, with the fp16 chain's rounding of the partial sums (relative error ~1e-3 of a partial). Decode on
+  /// NVIDIA (on AMD its dot products are fp32; the level states the weaker of the two).
+  kFp16RangeScaled = 1,
   /// fp32 inside each K block; K blocks meet in C through fp16 atomics, so a K block's partial sum (over K / k_blocks
   /// rows) must fit in fp16 too. With activations of either sign that holds whenever the result fits, but a layer
   /// whose K blocks cancel (one +80000, the next -79000) returns inf. TensorCore.
-  kFp32PerKBlock = 1,
+  kFp32PerKBlock = 2,
   /// 8-product partial sums in fp16 (the exllama chain; policy/math.hpp): infinite outputs once |a| · |q - z| sums
   /// past 65504 over 4 products (measured on an H200: from |a| of about 1000-2100 on random layers). Baseline (also
   /// fp16 atomics of 128-row partials in C), Opt4Gptq, Deterministic.
-  kFp16Partials = 2,
+  kFp16Partials = 3,
 };
 
 /// @ingroup host_api
@@ -69,6 +74,7 @@ struct KernelInfo {
 /// The row of kernel_info() for each KernelChoice.
 constexpr KernelInfo kernel_info(KernelChoice k) {
   constexpr Accumulation kFp32 = Accumulation::kFp32;
+  constexpr Accumulation kScaled = Accumulation::kFp16RangeScaled;
   constexpr Accumulation kPerBlock = Accumulation::kFp32PerKBlock;
   constexpr Accumulation kFp16 = Accumulation::kFp16Partials;
   switch (k) {
@@ -85,7 +91,7 @@ constexpr KernelInfo kernel_info(KernelChoice k) {
     case KernelChoice::kDequantCublas: return KernelInfo{"DequantCublas", kFp32, true, false, false, true};
     // Batch invariance is not claimed for the three below until a GPU test shows it (their per-row arithmetic does
     // not depend on M, but their 8-row entry points are not yet in the batch-invariance test).
-    case KernelChoice::kDecode: return KernelInfo{"Decode", kFp32, true, false, false, false};
+    case KernelChoice::kDecode: return KernelInfo{"Decode", kScaled, true, false, false, false};
     case KernelChoice::kTensorCorePipelined:
       return KernelInfo{"TensorCorePipelined", kPerBlock, false, false, true, false};
     case KernelChoice::kTensorCorePipelinedDeterministic:

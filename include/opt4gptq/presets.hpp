@@ -61,9 +61,10 @@ using TensorCore = MmaGemm<LoadVec8, ReduceSharedBuffered>;
 /// reproducible; needs the workspace form of launch().
 using TensorCoreDeterministic = MmaGemm<LoadVec8, ReduceSharedSerial>;
 /// The SIMT decode kernel (M = 1..8; the decode kernel of GPUs without matrix instructions, gfx906 first): the next
-/// stage's weights in flight while one is used, activations staged once per window of many stages, fp32 dot products
-/// (`v_dot2_f32_f16` on gfx9), and the deterministic split-K fix-up inside the launch (needs a workspace).
-using Decode = DecodeGemm<LoadVec8, ReduceSharedSerial, MathDot2F32>;
+/// stage's weights in flight while one is used, activations staged once per window of many stages, the platform's
+/// overflow-safe dot products (DefaultDecodeMath: `v_dot2_f32_f16` on gfx9; on NVIDIA the fp16 chain on range-scaled
+/// activations), and the deterministic split-K fix-up inside the launch (needs a workspace).
+using Decode = DecodeGemm<LoadVec8, ReduceSharedSerial, DefaultDecodeMath>;
 /// Matrix cores fed by a multi-stage ring of asynchronous copies (cp.async): K blocks meet in C through fp16 atomics.
 using TensorCorePipelined = MmaPipelinedGemm<LoadVec8, ReduceSharedBuffered>;
 /// The pipelined matrix-core kernel with the deterministic split-K fix-up (one launch, fp32 across K blocks).

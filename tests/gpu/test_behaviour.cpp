@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <random>
 
 using namespace opt4gptq;
 namespace ref = opt4gptq::reference;
@@ -142,6 +143,61 @@ TEST_CASE("fp32 dot products survive activations that overflow the fp16 chain", 
   const ref::ErrorReport e = ref::compare(fp32.c.data(), m, n, 0, expected);
   CHECK(e.non_finite == 0);
   CHECK(e.relative < 2e-3);
+}
+
+TEST_CASE("range-scaled fp16 chain: no overflow at any magnitude, and tiny activations keep their precision",
+          "[gpu][precision][range-scaling]") {
+  OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
+  // MainloopDecode with an fp16-chain MathPolicy scales each row of each staged window by a power of two
+  // (kernel/range_scaling.hpp). Rows of very different magnitudes in one call: 3000 (the plain chain's 4-product
+  // partial sums, 4 * 3000 * 7 = 84000, overflow; the outputs fit), +-60000 of alternating sign (near fp16's largest:
+  // single products overflow), 1e-5 (fp16 subnormals, whose products with q - z are partly subnormal too: scaled up,
+  // they keep their relative precision) and ordinary random activations. Each row is compared with the fp64 reference on its own. K = 20480 spans three
+  // activation windows at M = 1..4 (8192 rows each), so the accumulators change units between windows.
+  const int k = 20480, n = 128, m = 4;
+  std::vector<float> w(static_cast<std::size_t>(k) * n);
+  std::mt19937 rng(191);
+  std::uniform_real_distribution<float> unit(0.0f, 1.0f);
+  for (auto& x : w) x = 1e-4f * (1.0f + 6.0f * unit(rng));  // positive: no cancellation, so the sums are large
+  ref::QuantizeOptions o;
+  o.group_size = 128;
+  o.symmetric = false;
+  const test::DeviceLayer layer(ref::quantize_rtn(w, k, n, o));
+  const float magnitude[m] = {3000.0f, 60000.0f, 1e-5f, 0.0f};
+  std::vector<std::uint16_t> a(static_cast<std::size_t>(m) * k);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int r = 0; r < m; ++r)
+    for (int i = 0; i < k; ++i) {
+      const float sign = r == 1 && i % 2 == 1 ? -1.0f : 1.0f;
+      const float x =
+          magnitude[r] > 0.0f ? sign * magnitude[r] * (1.0f - 0.01f * static_cast<float>(i % 13)) : normal(rng);
+      a[static_cast<std::size_t>(r) * k + i] = ref::float_to_half_bits(x);
+    }
+  const test::DeviceArray<std::uint16_t> a_device(a);
+  const std::vector<double> expected = ref::gemm(m, n, k, a.data(), 0, ref::dequantize(layer.host));
+  for (int r = 0; r < m; ++r)
+    for (int j = 0; j < n; ++j) REQUIRE(std::abs(expected[static_cast<std::size_t>(r) * n + j]) < 65504.0);
+
+  using RangeScaled = DecodeGemm<LoadVec8, ReduceSharedSerial, MathBuiltin>;
+  static_assert(RangeScaled::Mainloop::kRangeScaled, "an fp16-chain MathPolicy must select the range scaling");
+  using Unscaled = DequantGemm<LoadVec8, ReduceSharedSerial, MathBuiltin, SplitKTile>;  // same chain, no scaling
+  for (const int rows : {1, 4}) {
+    const test::CallResult scaled = test::call<RangeScaled>(layer.weights, rows, a_device, 0, 0);
+    REQUIRE(scaled.status.ok());
+    for (int r = 0; r < rows; ++r) {
+      const std::vector<double> want(expected.begin() + static_cast<std::ptrdiff_t>(r) * n,
+                                     expected.begin() + static_cast<std::ptrdiff_t>(r + 1) * n);
+      const ref::ErrorReport e = ref::compare(scaled.c.data() + static_cast<std::size_t>(r) * n, 1, n, 0, want);
+      INFO("M = " << rows << ", row " << r << " (|a| ~ " << magnitude[r] << "): relative error " << e.relative << ", "
+                  << e.non_finite << " non-finite");
+      CHECK(e.non_finite == 0);
+      CHECK(e.relative < 2e-3);
+    }
+  }
+  // The hazard is real: the same chain without the scaling overflows on rows 0 and 1, and row 2 loses its precision.
+  const test::CallResult plain = test::call<Unscaled>(layer.weights, m, a_device, 0, 0);
+  REQUIRE(plain.status.ok());
+  CHECK(ref::compare(plain.c.data(), 2, n, 0, expected).non_finite > 0);
 }
 
 TEST_CASE("every preset runs on a non-default stream", "[gpu][stream]") {

@@ -74,6 +74,7 @@ TEST_CASE("kernel_info names every kernel once and states what it promises", "[h
   CHECK(kernel_info(KernelChoice::kTensorCore).accumulation == Accumulation::kFp32PerKBlock);
   CHECK(kernel_info(KernelChoice::kTensorCoreDeterministic).accumulation == Accumulation::kFp32);
   CHECK(kernel_info(KernelChoice::kDeterministicF32).accumulation == Accumulation::kFp32);
+  CHECK(kernel_info(KernelChoice::kDecode).accumulation == Accumulation::kFp16RangeScaled);
   CHECK(kernel_info(KernelChoice::kDequantCublas).accumulation == Accumulation::kFp32);
   CHECK_FALSE(kernel_info(KernelChoice::kDequantCublas).batch_invariant);  // cuBLAS chooses its algorithm per M
 }

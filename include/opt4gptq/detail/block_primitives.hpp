@@ -56,6 +56,27 @@ struct WarpSum<1> {
   OPT4GPTQ_DEVICE static float sum(float value, TempStorage&) { return value; }
 };
 
+/// Maximum of an unsigned value over each group of `kLogicalWarp` consecutive lanes (a power of two, at most the wave
+/// size); the result is valid in the group's first lane. Every lane of the group must call it.
+template <int kLogicalWarp>
+struct WarpMaxUnsigned {
+#if defined(OPT4GPTQ_BACKEND_HIP)
+  using Impl = rocprim::warp_reduce<unsigned int, kLogicalWarp>;
+  using TempStorage = typename Impl::storage_type;
+  OPT4GPTQ_DEVICE static unsigned int max(unsigned int value, TempStorage& storage) {
+    unsigned int result;
+    Impl().reduce(value, result, storage, MaxOp{});
+    return result;
+  }
+#else
+  using Impl = cub::WarpReduce<unsigned int, kLogicalWarp>;
+  using TempStorage = typename Impl::TempStorage;
+  OPT4GPTQ_DEVICE static unsigned int max(unsigned int value, TempStorage& storage) {
+    return Impl(storage).Reduce(value, MaxOp{});
+  }
+#endif
+};
+
 /// Stable ascending sort of one (key, value) pair per thread over a block of `kThreads`, on bits [0, end_bit).
 template <int kThreads>
 struct BlockSortPairs {

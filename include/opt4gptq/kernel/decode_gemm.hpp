@@ -8,6 +8,7 @@
 /// @endcode
 
 #include "../codec/int4.hpp"
+#include "../policy/math.hpp"
 #include "gemm_kernel.hpp"
 #include "mainloop_decode.hpp"
 #include "scheduler.hpp"
@@ -23,6 +24,17 @@ OPT4GPTQ_NAMESPACE_BEGIN
 using DefaultDecodeTile = DecodeTileShape<256, 64, 2, 1>;
 #else
 using DefaultDecodeTile = DecodeTileShape<256, 32, 4>;
+#endif
+
+/// @ingroup kernel
+/// The dot products the presets use, both overflow-safe. gfx9: `v_dot2_f32_f16` (MathDot2F32), fp32 products at the
+/// fp16 chain's instruction count. NVIDIA has no fp16 dot into fp32: widening costs conversions (measured on an H200:
+/// 46% of the read reference at M = 1 against 56% for the fp16 chain), so it runs the fp16 chain (MathBuiltin) on
+/// range-scaled activations (range_scaling.hpp), whose partial sums cannot overflow.
+#if defined(OPT4GPTQ_BACKEND_HIP)
+using DefaultDecodeMath = MathDot2F32;
+#else
+using DefaultDecodeMath = MathBuiltin;
 #endif
 
 /// @ingroup kernel

@@ -76,6 +76,11 @@ struct tile_min_blocks : std::integral_constant<int, 1> {};
 template <class Tile>
 struct tile_min_blocks<Tile, std::void_t<decltype(Tile::kMinBlocksPerMultiprocessor)>>
     : std::integral_constant<int, Tile::kMinBlocksPerMultiprocessor> {};
+/// Whether a tile states kMinBlocksPerMultiprocessor (then its static-storage entry point carries the register budget).
+template <class Tile, class = void>
+struct tile_declares_min_blocks : std::false_type {};
+template <class Tile>
+struct tile_declares_min_blocks<Tile, std::void_t<decltype(Tile::kMinBlocksPerMultiprocessor)>> : std::true_type {};
 }  // namespace detail
 
 /// @ingroup kernel
@@ -115,6 +120,8 @@ struct GemmKernel {
   /// sm_80, 64 KiB on AMD; the launch fails with the runtime's message on a GPU with less.
   static constexpr bool kDynamicShared = detail::mainloop_dynamic_shared<Mainloop>::value;
   static constexpr int kMinBlocksPerMultiprocessor = detail::tile_min_blocks<TileShape>::value;
+  /// Whether the tile states a register budget (kMinBlocksPerMultiprocessor) for the compiler.
+  static constexpr bool kBoundedRegisters = detail::tile_declares_min_blocks<TileShape>::value;
   static constexpr std::size_t kSharedBytes = sizeof(SharedStorage<kMaxRows>);
   static_assert(!kPoliciesValid || kDynamicShared || kSharedBytes <= 48 * 1024,
                 "GemmKernel: the tile needs more than 48 KiB of shared memory at its largest rows of M per block "
@@ -168,6 +175,14 @@ __global__ static void __launch_bounds__(Gemm::kThreads) dequant_gemm_kernel(con
   Gemm::template run<kRows, kActOrder>(params, smem);
 }
 
+/// The entry point of kernels with static storage whose tile states a register budget (GemmKernel::kBoundedRegisters).
+template <class Gemm, int kRows, bool kActOrder>
+__global__ static void __launch_bounds__(Gemm::kThreads, Gemm::kMinBlocksPerMultiprocessor)
+    dequant_gemm_kernel_bounded(const KernelParams params) {
+  __shared__ typename Gemm::template SharedStorage<kRows> smem;
+  Gemm::template run<kRows, kActOrder>(params, smem);
+}
+
 /// The entry point of kernels whose storage is dynamic shared memory (GemmKernel::kDynamicShared).
 template <class Gemm, int kRows, bool kActOrder>
 __global__ static void __launch_bounds__(Gemm::kThreads, Gemm::kMinBlocksPerMultiprocessor)
@@ -182,6 +197,8 @@ template <class Gemm, int kRows, bool kActOrder>
 constexpr auto entry_point() {
   if constexpr (Gemm::kDynamicShared)
     return &dequant_gemm_kernel_dynamic<Gemm, kRows, kActOrder>;
+  else if constexpr (Gemm::kBoundedRegisters)
+    return &dequant_gemm_kernel_bounded<Gemm, kRows, kActOrder>;
   else
     return &dequant_gemm_kernel<Gemm, kRows, kActOrder>;
 }

@@ -10,8 +10,11 @@
 ///    most layers), so a block pays a barrier and a staging latency per window, not per stage;
 ///  - each wave (AMD) or pair of warps (NVIDIA) is one K sub-slice: all its lanes read the same staged 16-byte vector
 ///    of activations at once (one address per wave: a broadcast, free of bank conflicts by construction);
-///  - the MathPolicy's `dot8` (MathDot2F32: `v_dot2_f32_f16` on gfx9, fp32 products elsewhere) sums the 8 products of
-///    a word in fp32, then one fma applies the column's scale: no fp16 partial sums, so no fp16 overflow.
+///  - with a MathPolicy that has a `dot8` (MathDot2F32: `v_dot2_f32_f16` on gfx9) the 8 products of a word are summed
+///    in fp32, then one fma applies the column's scale: no fp16 partial sums, so no fp16 overflow. Without one (the
+///    fp16 chain, which NVIDIA runs faster: its fp32 products cost conversions) each window of activations is range
+///    scaled per row by a power of two (range_scaling.hpp), so that the chain's 4-product fp16 partial sums cannot
+///    overflow either, whatever the activations.
 /// The K split across blocks is the scheduler's; ReduceSharedSerial combines it inside the launch (no zero-fill).
 /// @ingroup kernel
 
@@ -30,17 +33,29 @@
 #include "dot_product.hpp"
 #include "params.hpp"
 #include "quad_column_checks.hpp"
+#include "range_scaling.hpp"
 #include "thread_output.hpp"
 
 OPT4GPTQ_NAMESPACE_BEGIN
+
+namespace detail {
+/// A register budget for the compiler (GemmKernel::kBoundedRegisters), stated only when asked for (MinBlocks > 0).
+template <int MinBlocks>
+struct DecodeMinBlocks {
+  static constexpr int kMinBlocksPerMultiprocessor = MinBlocks;
+};
+template <>
+struct DecodeMinBlocks<0> {};
+}  // namespace detail
 
 /// @ingroup kernel
 /// The block shape of MainloopDecode: TileShape's layout (`Threads` threads = K sub-slices x `LanesN` column lanes of 4
 /// columns) with stages of one batch of `Unroll` packed words per sub-slice (kChunkK = 8 x Unroll rows), two batches
 /// in flight per thread, and `StagingBatch` activation loads in flight per thread while a window is staged (each
-/// costs 4 registers: on gfx906 1, to stay at 3 waves per SIMD).
-template <int Threads = 256, int LanesN = 32, int Unroll = 4, int StagingBatch = 4>
-struct DecodeTileShape : TileShape<Threads, LanesN, 8 * Unroll, 0, Unroll, 2> {
+/// costs 4 registers: on gfx906 1, to stay at 3 waves per SIMD). `MinBlocks` > 0 asks the compiler to fit that many
+/// blocks per multiprocessor (a register budget of 64K / (Threads x MinBlocks) on NVIDIA); 0 leaves it free.
+template <int Threads = 256, int LanesN = 32, int Unroll = 4, int StagingBatch = 4, int MinBlocks = 0>
+struct DecodeTileShape : TileShape<Threads, LanesN, 8 * Unroll, 0, Unroll, 2>, detail::DecodeMinBlocks<MinBlocks> {
   /// The split-K plan counts a block's fixed cost (first loads, staging, reduction) as this many stages.
   static constexpr int kBlockOverheadStages = 2;
   static constexpr int kStagingBatch = StagingBatch;
@@ -61,6 +76,9 @@ struct MainloopDecode {
 
   static constexpr bool kPoliciesValid = check_load_policy<Load>() && check_math_policy<Math>();
   static constexpr int kThreads = Tile::kThreads;
+  /// Whether the products are summed in fp16 (a MathPolicy without `dot8`): then every window of activations is range
+  /// scaled (range_scaling.hpp), so that no fp16 partial sum can overflow.
+  static constexpr bool kRangeScaled = !traits::has_dot8<Math>::value;
   static constexpr int kMaxRows = 8;  ///< rows of M per block; larger M runs in chunks along grid y
   using EntryRows = std::integer_sequence<int, 1, 2, 3, 4, 5, 6, 7, 8>;
   static constexpr int rows_per_block(int m) { return m < kMaxRows ? m : kMaxRows; }
@@ -82,6 +100,9 @@ struct MainloopDecode {
     static constexpr int kWindowRows = window_rows(kRows);
     detail::Words4 a[kRows][kWindowRows / 8];  ///< activations of the window, interleaved per 8 rows
     int word_group[kWindowRows / 8];           ///< act-order: group of each 8-row word of the window
+    struct None {};
+    /// The range scaling's reduction (only for the fp16 chain)
+    std::conditional_t<kRangeScaled, detail::RangeScaleStorage<kThreads, kRows>, None> range;
   };
 
   static Status can_implement(const GemmProblem& p) { return detail::check_quad_column_layout<Load, Codec>(p); }
@@ -101,10 +122,13 @@ struct MainloopDecode {
     const bool has_cols = col < p.n;
 
     float acc[kRows][4];
+    float unit[kRows];  // the range scaling's 2^s per row: acc holds sums in these units (1 without it)
 #pragma unroll
-    for (int r = 0; r < kRows; ++r)
+    for (int r = 0; r < kRows; ++r) {
+      unit[r] = 1.0f;
 #pragma unroll
       for (int j = 0; j < 4; ++j) acc[r][j] = 0.0f;
+    }
 
     GroupConstants gc;
     gc.group = -1;
@@ -121,6 +145,8 @@ struct MainloopDecode {
                                 kStagingBatch>(p, reinterpret_cast<half*>(&smem.a[0][0]), smem.word_group, window,
                                                window_end, m0, rows);
       __syncthreads();
+      if constexpr (kRangeScaled)
+        detail::range_scale_window<kThreads, kRows, Storage::kWindowRows / 8>(smem.a, smem.range, acc, unit);
       for (int stage = window; stage < window_end; stage += Tile::kStageRows) {
         // The next stage's weights and group constants go in flight before this stage is used (across windows too:
         // before the next window's staging and barriers).
@@ -131,6 +157,12 @@ struct MainloopDecode {
       }
     }
 
+    if constexpr (kRangeScaled) {
+#pragma unroll
+      for (int r = 0; r < kRows; ++r)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[r][j] *= unit[r];
+    }
     // prepare_act_order found a g_idx entry outside [0, num_groups), or the view is not the buffer's: NaN outputs.
     if (!in_use.data_valid) detail::fill_nan(acc);
 

@@ -1,0 +1,104 @@
+#pragma once
+/// @file
+/// Range scaling of staged activations: what lets a mainloop sum products in fp16 without the fp16 overflow hazard.
+///
+/// The exllama chain adds 4 products a · (q - z) per fp16 lane (policy/math.hpp); with |q - z| <= 15 the partial sum
+/// overflows once |a| passes about 1092, although the result, after the group's scale, may be small. Here each row of
+/// M of a staged window of activations is multiplied by a power of two 2^-s chosen from the window's largest |a| of
+/// that row, so that the largest becomes 512 <= |a'| < 1024: a partial sum is then at most 4 · 15 · 1024 = 61440 <
+/// 65504 and cannot overflow, and small activations are scaled up rather than lost to fp16's subnormals. Multiplying
+/// by a power of two is exact (a value more than 2^23 below the row's largest may round as a subnormal, which changes
+/// the result by less than an fp16 rounding of it). The caller's fp32 accumulators stay in units of 2^s: when the next
+/// window has another s they are rescaled by a power of two (exact), and multiplied by 2^s at the end.
+/// A row whose window holds inf or NaN is left as it is, so that they propagate as without the scaling.
+/// Cost per window: two barriers, one pass over the staged activations and a wave reduction per row.
+/// Not API.
+/// @ingroup kernel
+
+#include <cstdint>
+
+#include "../detail/block_primitives.hpp"
+#include "../platform.hpp"
+#include "activation_staging.hpp"
+
+OPT4GPTQ_NAMESPACE_BEGIN
+namespace detail {
+
+/// Shared memory of range_scale_window: one wave reduction's storage and one maximum per wave and row.
+template <int kThreads, int kRows>
+struct RangeScaleStorage {
+  static constexpr int kWaves = (kThreads + platform::kWaveSize - 1) / platform::kWaveSize;
+  typename WarpMaxUnsigned<platform::kWaveSize>::TempStorage reduce[kWaves];
+  unsigned int wave_max[kWaves][kRows];  ///< largest |a| of a wave's vectors, as fp16 bits (ordered as integers)
+};
+
+/// The largest |x| of the 8 halves of `v` and `bits`, as fp16 bit patterns: with the sign cleared, fp16 values order
+/// as their bits do (inf and NaN above every finite value).
+OPT4GPTQ_DEVICE unsigned int abs_max_bits(const Words4& v, unsigned int bits) {
+  const std::uint32_t words[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const unsigned int low = words[i] & 0x7FFFu;
+    const unsigned int high = (words[i] >> 16) & 0x7FFFu;
+    bits = max(bits, max(low, high));
+  }
+  return bits;
+}
+
+/// `v` times `factor` (a power of two), each half rounded back to fp16 (exact unless the result is subnormal).
+OPT4GPTQ_DEVICE Words4 scale_vector(const Words4& v, float factor) {
+  std::uint32_t words[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = __half22float2(platform::bit_cast<half2>(words[i]));
+    words[i] = platform::bit_cast<std::uint32_t>(__floats2half2_rn(f.x * factor, f.y * factor));
+  }
+  return Words4{words[0], words[1], words[2], words[3]};
+}
+
+/// Scales the staged window `a` (kRows rows of kWords 16-byte vectors, every vector staged: zeros past the data) row by
+/// row as the file comment says, and brings `acc` (the caller's fp32 accumulators, kColumns per row, in units of
+/// `unit[r]` = 2^s of the previous window) to the new units. Called by all kThreads threads after the window's
+/// staging barrier; returns after a barrier, so the scaled window is visible to every thread.
+template <int kThreads, int kRows, int kWords, int kColumns>
+OPT4GPTQ_DEVICE void range_scale_window(Words4 (&a)[kRows][kWords], RangeScaleStorage<kThreads, kRows>& storage,
+                                        float (&acc)[kRows][kColumns], float (&unit)[kRows]) {
+  constexpr int kWave = platform::kWaveSize;
+  const int thread = static_cast<int>(threadIdx.x);
+  const int wave = thread / kWave;
+  unsigned int largest[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    unsigned int bits = 0;
+    for (int i = thread; i < kWords; i += kThreads) bits = abs_max_bits(a[r][i], bits);
+    largest[r] = WarpMaxUnsigned<kWave>::max(bits, storage.reduce[wave]);
+  }
+  if (thread % kWave == 0) {
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) storage.wave_max[wave][r] = largest[r];
+  }
+  __syncthreads();
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    unsigned int bits = 0;
+#pragma unroll
+    for (int w = 0; w < RangeScaleStorage<kThreads, kRows>::kWaves; ++w) bits = max(bits, storage.wave_max[w][r]);
+    // 2^-s with 512 <= largest · 2^-s < 1024; 1 for a row of zeros, inf or NaN.
+    float factor = 1.0f;
+    if (bits != 0 && bits < 0x7C00u) {
+      int exponent;
+      (void)frexpf(__half2float(platform::bit_cast<half>(static_cast<unsigned short>(bits))), &exponent);
+      factor = ldexpf(1.0f, 10 - exponent);
+    }
+    if (factor != 1.0f)
+      for (int i = thread; i < kWords; i += kThreads) a[r][i] = scale_vector(a[r][i], factor);
+        // acc holds sums in units of unit[r]; this window's products come in units of 1 / factor.
+#pragma unroll
+    for (int j = 0; j < kColumns; ++j) acc[r][j] *= unit[r] * factor;
+    unit[r] = 1.0f / factor;  // a power of two: exact
+  }
+  __syncthreads();
+}
+
+}  // namespace detail
+OPT4GPTQ_NAMESPACE_END
