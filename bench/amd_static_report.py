@@ -346,8 +346,9 @@ def comparison(compare_dir):
               f"{nm.get('LEA', 0)} LEA, {nm.get('IADD3', 0)} IADD3), the group-change path (zero points unpacked: "
               f"gfx906 {gm.get('v_mul_u32_u24', 0)} `v_mul_u32_u24`, {gm.get('v_bfe_u32', 0)} `v_bfe_u32`, "
               f"{gm.get('v_cvt_f32_f16', 0)} `v_cvt_f32_f16`), the next batch's group (`b.begin / p.group_size`, an "
-              f"integer division: `v_rcp_iflag_f32` and its fix-ups on gfx906) and the batch handed from `next` to `cur` "
-              f"({gm.get('v_mov_b32', 0)} `v_mov_b32` on gfx906, {nm.get('MOV', 0)} MOV on sm_90).",
+              "integer division: `v_rcp_iflag_f32` and its fix-ups on gfx906, I2F, MUFU.RCP, F2I and IMADs on sm_90) "
+              f"and the batch handed from `next` to `cur` ({gm.get('v_mov_b32', 0)} `v_mov_b32` on gfx906, "
+              f"{nm.get('MOV', 0)} MOV on sm_90).",
               "- Static counts: the group-change path runs once per group (with groups of 128 rows, every other "
               "iteration of a gfx906 lane: a stage is 64 rows of K, 16 per wave), the tail guards never in the steady "
               "state; an iteration executes fewer than the loop holds, on both.",
