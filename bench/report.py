@@ -2,11 +2,12 @@
 """Turns bench_gemm's results.csv / results.json into summary.md and PNG plots.
 
     bench/report.py RESULTS_DIR [--readme README.md]
+    bench/report.py RESULTS_DIR --check-readme README.md
 
 Writes RESULTS_DIR/summary.md, RESULTS_DIR/speedup_vs_m.png, RESULTS_DIR/roofline_m1.png,
 RESULTS_DIR/pct_read_ref_m1_per_layer.png (% of the read reference per layer at M = 1 for the paper's presets,
 Decode and TensorCorePipelined; its table is in the summary, and with --readme also between the README's markers,
-so that the README's numbers are the CSV's) and, when the run has the
+so that the README's numbers are the CSV's; --check-readme only compares them, for the tests) and, when the run has the
 dispatcher's `auto` rows, RESULTS_DIR/time_vs_m.png (time vs M, 1..4096, per layer: auto, the paper's presets and
 cuBLAS fp16) with the dispatcher's section of the summary (plots need matplotlib; without it the summary says so and
 the tables are still written).
@@ -179,11 +180,12 @@ def m1_target(weight_bytes):
     return None
 
 
-def per_layer_m1(rows, directory, meta, link_dir=""):
+def per_layer_m1(rows, directory, meta, link_dir="", draw=True):
     """Markdown lines: % of the read reference per layer at M = 1 (graph replay: read_ref_us_graph / us_graph), for the
     paper's presets and the new paths, over the peers' 16 shapes when the run has them all (else every distinct shape),
     smallest layer first, with the geomean; and the plot M1_PLOT beside the results (when matplotlib is there).
-    `link_dir` is the results folder as seen from the file the lines go into (the plot's link)."""
+    `link_dir` is the results folder as seen from the file the lines go into (the plot's link). With draw=False the
+    plot is not drawn, and linked when it is there."""
     uniq = [r for r in unique_shapes(rows) if r["m"] == 1]
     peer = [r for r in uniq if (r["k"], r["n"]) in PEER_SHAPES and not r["act_order"]]
     if len({(r["k"], r["n"]) for r in peer}) == len(PEER_SHAPES):
@@ -240,6 +242,10 @@ def per_layer_m1(rows, directory, meta, link_dir=""):
     out.append("Fastest per layer: " + ", ".join(f"{k} on {fastest[k]}" for k in kernels if fastest[k]) +
                f" of {len(shapes)}. Layers with a per-layer target that some kernel meets: {met} of {targeted}.")
     out.append("")
+    link = [f"![% of the read reference per layer at M = 1]({os.path.join(link_dir, M1_PLOT) if link_dir else M1_PLOT})",
+            ""]
+    if not draw:
+        return out + (link if os.path.exists(os.path.join(directory, M1_PLOT)) else [])
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -267,22 +273,43 @@ def per_layer_m1(rows, directory, meta, link_dir=""):
     fig.tight_layout()
     fig.savefig(os.path.join(directory, M1_PLOT), dpi=110)
     plt.close(fig)
-    out.append(f"![% of the read reference per layer at M = 1]({os.path.join(link_dir, M1_PLOT) if link_dir else M1_PLOT})")
-    out.append("")
-    return out
+    return out + link
 
 
-def update_readme(readme, lines):
-    """Replaces the lines between README_BEGIN and README_END in `readme` by `lines` (the markers stay)."""
+def readme_block(readme, lines):
+    """(README text, the same text with `lines` between README_BEGIN and README_END)."""
     with open(readme) as f:
         text = f.read()
     begin, end = text.find(README_BEGIN), text.find(README_END)
     if begin < 0 or end < begin:
         raise SystemExit(f"{readme}: the markers of the per-layer M = 1 table are missing:\n{README_BEGIN}\n{README_END}")
-    text = text[:begin + len(README_BEGIN)] + "\n" + "\n".join(lines) + "\n" + text[end:]
+    return text, text[:begin + len(README_BEGIN)] + "\n" + "\n".join(lines) + "\n" + text[end:]
+
+
+def readme_lines(rows, directory, meta, readme):
+    return per_layer_m1(rows, directory, meta, os.path.relpath(directory, os.path.dirname(os.path.abspath(readme))),
+                        draw=False)
+
+
+def update_readme(readme, lines):
+    """Replaces the lines between README_BEGIN and README_END in `readme` by `lines` (the markers stay)."""
+    _, text = readme_block(readme, lines)
     with open(readme, "w") as f:
         f.write(text)
     print(f"wrote the per-layer M = 1 table into {readme}")
+
+
+def check_readme(readme, lines):
+    """0 when the README's table is what the results give (a test: nobody edited it by hand, nobody forgot it)."""
+    old, new = readme_block(readme, lines)
+    if old == new:
+        print(f"{readme}: the per-layer M = 1 table matches the results")
+        return 0
+    import difflib
+    sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True), readme, "from the results"))
+    print(f"{readme}: the per-layer M = 1 table differs from the results: run bench/report.py RESULTS_DIR --readme "
+          f"{readme}")
+    return 1
 
 
 def geomean(values):
@@ -398,16 +425,23 @@ def dispatcher_section(w, rows, directory, meta):
 
 def main():
     args = sys.argv[1:]
-    readme = None
-    if "--readme" in args:
-        at = args.index("--readme")
-        readme = args[at + 1] if at + 1 < len(args) else None
-        args = args[:at] + args[at + 2:]
-    if len(args) != 1 or ("--readme" in sys.argv and not readme):
+    options = {}
+    for flag in ("--readme", "--check-readme"):
+        if flag in args:
+            at = args.index(flag)
+            if at + 1 >= len(args):
+                print(__doc__)
+                return 2
+            options[flag] = args[at + 1]
+            del args[at:at + 2]
+    if len(args) != 1:
         print(__doc__)
         return 2
     directory = args[0]
+    readme = options.get("--readme")
     meta, rows = load(directory)
+    if "--check-readme" in options:  # writes nothing
+        return check_readme(options["--check-readme"], readme_lines(rows, directory, meta, options["--check-readme"]))
     kernels = []
     for r in rows:
         if r["kernel"] not in kernels:
@@ -441,8 +475,7 @@ def main():
             w("")
             out.extend(m1)
             if readme:
-                update_readme(readme, per_layer_m1(rows, directory, meta,
-                                                   os.path.relpath(directory, os.path.dirname(os.path.abspath(readme)))))
+                update_readme(readme, readme_lines(rows, directory, meta, readme))
     if "auto" in kernels:
         dispatcher_section(w, rows, directory, meta)
     if "Baseline" not in kernels or "Opt4GPTQ" not in kernels:
