@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """Turns bench_gemm's results.csv / results.json into summary.md and PNG plots.
 
-    bench/report.py RESULTS_DIR
+    bench/report.py RESULTS_DIR [--readme README.md]
+    bench/report.py RESULTS_DIR --check-readme README.md
 
-Writes RESULTS_DIR/summary.md, RESULTS_DIR/speedup_vs_m.png, RESULTS_DIR/roofline_m1.png and, when the run has the
+Writes RESULTS_DIR/summary.md, RESULTS_DIR/speedup_vs_m.png, RESULTS_DIR/roofline_m1.png,
+RESULTS_DIR/pct_read_ref_m1_per_layer.png (% of the read reference per layer at M = 1 for the paper's presets,
+Decode and TensorCorePipelined; its table is in the summary, and with --readme also between the README's markers,
+so that the README's numbers are the CSV's; --check-readme only compares them, for the tests) and, when the run has the
 dispatcher's `auto` rows, RESULTS_DIR/time_vs_m.png (time vs M, 1..4096, per layer: auto, the paper's presets and
 cuBLAS fp16) with the dispatcher's section of the summary (plots need matplotlib; without it the summary says so and
 the tables are still written).
@@ -41,7 +45,7 @@ def load(directory):
         for key in ("k", "n", "m", "act_order", "launches", "k_blocks"):
             r[key] = int(r[key])
         for key in ("us_b2b", "us_graph", "us_event", "weight_bytes", "pct_copy_bw", "pct_copy_bw_graph", "read_ref_us",
-                    "read_ref_us_b2b", "cublas_us", "cublas_us_b2b", "tflops", "rel_error"):
+                    "read_ref_us_graph", "read_ref_us_b2b", "cublas_us", "cublas_us_b2b", "tflops", "rel_error"):
             r[key] = float(r[key])
     return meta, rows
 
@@ -160,6 +164,154 @@ def tensor_core_table(w, uniq, kernels, ms, directory, meta, plot, title):
     w("")
 
 
+# Per layer at M = 1: the paper's presets (whichever the run has) and the decode-era paths, in this order.
+M1_PER_LAYER = ["Baseline"] + PAPER_PRESETS + ["Decode", "TensorCorePipelined"]
+M1_PLOT = "pct_read_ref_m1_per_layer.png"
+# Issue 10's M = 1 targets per layer (% of the read reference, graph replay): layers of >= 40 MB of int4 and < 15 MB.
+M1_LAYER_TARGETS = ((40e6, None, 90), (None, 15e6, 55))
+README_BEGIN = "<!-- per-layer M = 1 table: written by bench/report.py RESULTS_DIR --readme README.md; do not edit -->"
+README_END = "<!-- end of the per-layer M = 1 table -->"
+
+
+def m1_target(weight_bytes):
+    for low, high, pct in M1_LAYER_TARGETS:
+        if (low is None or weight_bytes >= low) and (high is None or weight_bytes < high):
+            return pct
+    return None
+
+
+def per_layer_m1(rows, directory, meta, link_dir="", draw=True):
+    """Markdown lines: % of the read reference per layer at M = 1 (graph replay: read_ref_us_graph / us_graph), for the
+    paper's presets and the new paths, over the peers' 16 shapes when the run has them all (else every distinct shape),
+    smallest layer first, with the geomean; and the plot M1_PLOT beside the results (when matplotlib is there).
+    `link_dir` is the results folder as seen from the file the lines go into (the plot's link). With draw=False the
+    plot is not drawn, and linked when it is there."""
+    uniq = [r for r in unique_shapes(rows) if r["m"] == 1]
+    peer = [r for r in uniq if (r["k"], r["n"]) in PEER_SHAPES and not r["act_order"]]
+    if len({(r["k"], r["n"]) for r in peer}) == len(PEER_SHAPES):
+        uniq, title = peer, "the 16 shapes of PEERS.md"
+    else:
+        title = "every distinct shape"
+    kernels = [k for k in M1_PER_LAYER if any(r["kernel"] == k for r in uniq)]
+    if not kernels:
+        return []
+    by_shape = defaultdict(dict)  # (k, n, act) -> kernel -> row
+    for r in uniq:
+        by_shape[(r["k"], r["n"], r["act_order"])][r["kernel"]] = r
+    shapes = sorted(by_shape, key=lambda s: next(iter(by_shape[s].values()))["weight_bytes"])
+    # The same model/layer name the run gives a shape first (shapes shared by models are measured once per model).
+    first_name = {}
+    for r in rows:
+        first_name.setdefault((r["k"], r["n"], r["act_order"]), f"{r['model']} {r['layer']}")
+
+    def pct(shape, kernel):
+        r = by_shape[shape].get(kernel)
+        return 100 * r["read_ref_us_graph"] / r["us_graph"] if r and r["us_graph"] > 0 else None
+
+    out = [f"% of the read reference per layer at M = 1 (graph replay: read-reference time / kernel time, same run; "
+           f"{meta['device']}, {meta['date']}; {title}, smallest first; the best of each row in bold). Issue 10's "
+           "targets: >= 90% on layers of >= 40 MB, >= 55% on layers of < 15 MB, geomean >= 70%.",
+           "",
+           "| layer | K x N | MB | read ref µs | " + " | ".join(kernels) + " |",
+           "|" + "---|" * (4 + len(kernels))]
+    for shape in shapes:
+        values = {k: pct(shape, k) for k in kernels}
+        best = max((v for v in values.values() if v is not None), default=None)
+        any_row = next(iter(by_shape[shape].values()))
+        cells = ["-" if v is None else (f"**{v:.1f}**" if v == best else f"{v:.1f}") for v in values.values()]
+        out.append(f"| {first_name[shape]} | {shape[0]}x{shape[1]}{' act-order' if shape[2] else ''} | "
+                   f"{any_row['weight_bytes'] / 1e6:.1f} | {any_row['read_ref_us_graph']:.1f} | " + " | ".join(cells) + " |")
+    means = []
+    for k in kernels:
+        vals = [pct(s, k) for s in shapes]
+        means.append("-" if None in vals else f"{geomean(vals):.1f}")
+    out.append("| **geomean** | | | | " + " | ".join(means) + " |")
+    out.append("")
+    # Which kernel is the fastest where, and the layers on which any kernel meets its target.
+    fastest = defaultdict(int)
+    met = 0
+    targeted = 0
+    for shape in shapes:
+        values = {k: v for k in kernels if (v := pct(shape, k)) is not None}
+        if values:
+            fastest[max(values, key=values.get)] += 1
+        target = m1_target(next(iter(by_shape[shape].values()))["weight_bytes"])
+        if target is not None:
+            targeted += 1
+            met += any(v >= target for v in values.values())
+    out.append("Fastest per layer: " + ", ".join(f"{k} on {fastest[k]}" for k in kernels if fastest[k]) +
+               f" of {len(shapes)}. Layers with a per-layer target that some kernel meets: {met} of {targeted}.")
+    out.append("")
+    link = [f"![% of the read reference per layer at M = 1]({os.path.join(link_dir, M1_PLOT) if link_dir else M1_PLOT})",
+            ""]
+    if not draw:
+        return out + (link if os.path.exists(os.path.join(directory, M1_PLOT)) else [])
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        out += [f"(matplotlib not available: {M1_PLOT} not drawn)", ""]
+        return out
+    fig, ax = plt.subplots(figsize=(max(9, 0.75 * len(shapes)), 4.8))
+    width = 0.8 / len(kernels)
+    for j, k in enumerate(kernels):
+        xs = [i + j * width for i, s in enumerate(shapes) if pct(s, k) is not None]
+        ax.bar(xs, [pct(s, k) for s in shapes if pct(s, k) is not None], width, label=k)
+    targets = [(i, m1_target(next(iter(by_shape[s].values()))["weight_bytes"])) for i, s in enumerate(shapes)]
+    targets = [(i, t) for i, t in targets if t is not None]
+    if targets:
+        ax.scatter([i + 0.4 - width / 2 for i, _ in targets], [t for _, t in targets], marker="_", s=400, color="red",
+                   zorder=5, label="issue 10 target")
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(shapes))])
+    ax.set_xticklabels([f"{s[0]}x{s[1]}{'*' if s[2] else ''}\n{next(iter(by_shape[s].values()))['weight_bytes'] / 1e6:.0f} MB"
+                        for s in shapes], fontsize=6.5, rotation=60)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("% of the read reference (graph replay)")
+    ax.set_title(f"M = 1, per layer: read-only floor / kernel time ({meta['device']})", fontsize=10)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(os.path.join(directory, M1_PLOT), dpi=110)
+    plt.close(fig)
+    return out + link
+
+
+def readme_block(readme, lines):
+    """(README text, the same text with `lines` between README_BEGIN and README_END)."""
+    with open(readme) as f:
+        text = f.read()
+    begin, end = text.find(README_BEGIN), text.find(README_END)
+    if begin < 0 or end < begin:
+        raise SystemExit(f"{readme}: the markers of the per-layer M = 1 table are missing:\n{README_BEGIN}\n{README_END}")
+    return text, text[:begin + len(README_BEGIN)] + "\n" + "\n".join(lines) + "\n" + text[end:]
+
+
+def readme_lines(rows, directory, meta, readme):
+    return per_layer_m1(rows, directory, meta, os.path.relpath(directory, os.path.dirname(os.path.abspath(readme))),
+                        draw=False)
+
+
+def update_readme(readme, lines):
+    """Replaces the lines between README_BEGIN and README_END in `readme` by `lines` (the markers stay)."""
+    _, text = readme_block(readme, lines)
+    with open(readme, "w") as f:
+        f.write(text)
+    print(f"wrote the per-layer M = 1 table into {readme}")
+
+
+def check_readme(readme, lines):
+    """0 when the README's table is what the results give (a test: nobody edited it by hand, nobody forgot it)."""
+    old, new = readme_block(readme, lines)
+    if old == new:
+        print(f"{readme}: the per-layer M = 1 table matches the results")
+        return 0
+    import difflib
+    sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True), readme, "from the results"))
+    print(f"{readme}: the per-layer M = 1 table differs from the results: run bench/report.py RESULTS_DIR --readme "
+          f"{readme}")
+    return 1
+
+
 def geomean(values):
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
 
@@ -272,11 +424,24 @@ def dispatcher_section(w, rows, directory, meta):
 
 
 def main():
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    options = {}
+    for flag in ("--readme", "--check-readme"):
+        if flag in args:
+            at = args.index(flag)
+            if at + 1 >= len(args):
+                print(__doc__)
+                return 2
+            options[flag] = args[at + 1]
+            del args[at:at + 2]
+    if len(args) != 1:
         print(__doc__)
         return 2
-    directory = sys.argv[1]
+    directory = args[0]
+    readme = options.get("--readme")
     meta, rows = load(directory)
+    if "--check-readme" in options:  # writes nothing
+        return check_readme(options["--check-readme"], readme_lines(rows, directory, meta, options["--check-readme"]))
     kernels = []
     for r in rows:
         if r["kernel"] not in kernels:
@@ -303,6 +468,14 @@ def main():
     w("")
 
     tensor_core_targets(w, rows, kernels, ms, directory, meta)
+    if 1 in ms:
+        m1 = per_layer_m1(rows, directory, meta)
+        if m1:
+            w("## Every layer at M = 1: % of the read reference")
+            w("")
+            out.extend(m1)
+            if readme:
+                update_readme(readme, readme_lines(rows, directory, meta, readme))
     if "auto" in kernels:
         dispatcher_section(w, rows, directory, meta)
     if "Baseline" not in kernels or "Opt4GPTQ" not in kernels:
