@@ -334,12 +334,14 @@ def comparison(compare_dir):
               f"**At M = 1 gfx906 issues {verdict} VALU instructions per 16-byte load ({g['valu_per_16B']}) than the "
               f"NVIDIA build issues SASS instructions ({n['instructions_per_16B']})**; all gfx906 instructions of the "
               f"loop, scalar and memory included: {g['instructions_per_16B']}. Where they go (per 16-byte load, M = 1):",
-              f"- The dot products: gfx906 has a dot instruction, sm_90 does not (MathDot2F32's portable path): "
-              f"{gm.get('v_dot2_f32_f16', 0)} `v_dot2_f32_f16` + {gm.get('v_fmac_f32', 0)} `v_fmac_f32` against "
-              f"{nm.get('HADD2', 0)} HADD2 (fp16 pairs widened to fp32) + {nm.get('FFMA', 0)} FFMA on sm_90.",
+              f"- The dot products: gfx906 has an fp16 dot into fp32 (DefaultDecodeMath = MathDot2F32): "
+              f"{gm.get('v_dot2_f32_f16', 0)} `v_dot2_f32_f16` + {gm.get('v_fmac_f32', 0)} `v_fmac_f32`; sm_90 has none, "
+              "so its preset runs the fp16 chain on range-scaled activations (MathBuiltin): its HFMA2 chain, then the "
+              f"halves added in fp32 ({nm.get('HADD2', 0)} HADD2 and {nm.get('HFMA2', 0)} HFMA2 for dequantization and "
+              f"chain together, {nm.get('FADD', 0)} FADD + {nm.get('FFMA', 0)} FFMA).",
               f"- The codec: {gm.get('v_and_or_b32', 0)} `v_and_or_b32` + {gm.get('v_pk_fma_f16', 0)} `v_pk_fma_f16` + "
-              f"{gm.get('v_pk_add_f16', 0)} `v_pk_add_f16` on gfx906; {nm.get('LOP3', 0)} LOP3 + "
-              f"{nm.get('HFMA2', 0)} HFMA2 on sm_90 (LOP3 also does the loop's other bit work).",
+              f"{gm.get('v_pk_add_f16', 0)} `v_pk_add_f16` on gfx906; {nm.get('LOP3', 0)} LOP3 on sm_90 (LOP3 also "
+              "does the loop's other bit work).",
               f"- Overhead both carry in the loop: 32-/64-bit address and index arithmetic (gfx906: "
               f"{gm.get('v_mul_lo_u32', 0)} `v_mul_lo_u32`, {gm.get('v_add_u32', 0)} `v_add_u32`, "
               f"{gm.get('v_mad_u64_u32', 0)} `v_mad_u64_u32`; sm_90: {nm.get('IMAD', 0)} IMAD, {nm.get('SHF', 0)} SHF, "

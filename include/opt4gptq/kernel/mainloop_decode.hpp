@@ -95,14 +95,19 @@ struct MainloopDecode {
     return rows > Tile::kStageRows ? rows : Tile::kStageRows;
   }
 
+  /// The range scaling's reduction, a base of SharedStorage so that it takes no byte without the scaling.
+  template <int kRows, bool kWithScaling = kRangeScaled>
+  struct RangeSlot {
+    detail::RangeScaleStorage<kThreads, kRows> range;
+  };
   template <int kRows>
-  struct SharedStorage {
+  struct RangeSlot<kRows, false> {};
+
+  template <int kRows>
+  struct SharedStorage : RangeSlot<kRows> {
     static constexpr int kWindowRows = window_rows(kRows);
     detail::Words4 a[kRows][kWindowRows / 8];  ///< activations of the window, interleaved per 8 rows
     int word_group[kWindowRows / 8];           ///< act-order: group of each 8-row word of the window
-    struct None {};
-    /// The range scaling's reduction (only for the fp16 chain)
-    std::conditional_t<kRangeScaled, detail::RangeScaleStorage<kThreads, kRows>, None> range;
   };
 
   static Status can_implement(const GemmProblem& p) { return detail::check_quad_column_layout<Load, Codec>(p); }
