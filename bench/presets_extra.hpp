@@ -19,11 +19,9 @@ using Decoder =
 }  // namespace bench_tuning
 // clang-format off
 #define OPT4GPTQ_BENCH_EXTRA_PRESETS \
-  , Named<bench_tuning::Decoder<256, 32, 4, opt4gptq::MathInlineAsm>>{"Decode_asm"}, \
-  Named<bench_tuning::Decoder<256, 32, 4, opt4gptq::MathBuiltin, 3>>{"Decode_m3"}, \
-  Named<bench_tuning::Decoder<256, 32, 2, opt4gptq::MathBuiltin, 4>>{"Decode_u2m4"}, \
-  Named<bench_tuning::Decoder<128, 32, 4, opt4gptq::MathBuiltin, 6>>{"Decode_t128m6"}, \
-  Named<bench_tuning::Decoder<256, 32, 8>>{"Decode_u8"}, \
+  , Named<bench_tuning::Decoder<128, 32, 4>>{"Decode_t128"}, \
+  Named<bench_tuning::Decoder<256, 32, 2>>{"Decode_u2"}, \
+  Named<bench_tuning::Decoder<128, 32, 8>>{"Decode_t128u8"}, \
   Named<bench_tuning::Decoder<256, 32, 4, opt4gptq::MathDot2F32>>{"Decode_f32"}
 // clang-format on
 #else

@@ -632,6 +632,8 @@ TEST_CASE("one workspace serves two layers and every kernel in sequence, left ze
   CAPTURE(kernels);
   // Both sides of the contract ran: a kernel that needs zeros, and (where built) the prefill path that writes W.
   CHECK(std::any_of(kernels.begin(), kernels.end(), [](const std::string& k) { return k != "DequantCublas"; }));
+  // (The table decides which calls take the prefill path; M = 300 and 512 at least do on an H200, and small layers at
+  // M = 64 may too.)
   if (prefill_path_built_for(this_device()))
-    CHECK(std::count(kernels.begin(), kernels.end(), std::string("DequantCublas")) == 2);
+    CHECK(std::count(kernels.begin(), kernels.end(), std::string("DequantCublas")) >= 2);
 }

@@ -11,7 +11,8 @@
 /// the result by less than an fp16 rounding of it). The caller's fp32 accumulators stay in units of 2^s: when the next
 /// window has another s they are rescaled by a power of two (exact), and multiplied by 2^s at the end.
 /// A row whose window holds inf or NaN is left as it is, so that they propagate as without the scaling.
-/// Cost per window: two barriers, one pass over the staged activations and a wave reduction per row.
+/// Cost per window: two barriers, one pass over the staged activations to find the largest, one packed multiply per
+/// pair of activations, and a wave reduction per row.
 /// Not API.
 /// @ingroup kernel
 
@@ -32,28 +33,38 @@ struct RangeScaleStorage {
   unsigned int wave_max[kWaves][kRows];  ///< largest |a| of a wave's vectors, as fp16 bits (ordered as integers)
 };
 
-/// The largest |x| of the 8 halves of `v` and `bits`, as fp16 bit patterns: with the sign cleared, fp16 values order
-/// as their bits do (inf and NaN above every finite value).
-OPT4GPTQ_DEVICE unsigned int abs_max_bits(const Words4& v, unsigned int bits) {
-  const std::uint32_t words[4] = {v.x, v.y, v.z, v.w};
+/// Running maximum of |x| over the halves of `v`, as two packed fp16 bit patterns (low and high halves apart): with
+/// the sign cleared, fp16 values order as their bits do (inf and NaN above every finite value).
+OPT4GPTQ_DEVICE std::uint32_t abs_max_packed(const Words4& v, std::uint32_t packed) {
+  constexpr std::uint32_t kAbs = 0x7FFF7FFFu;
+#if defined(OPT4GPTQ_BACKEND_CUDA) && defined(__CUDA_ARCH__)
+  // VIMNMX.U16x2: one instruction per pair of halves.
+  return __vmaxu2(__vmaxu2(packed, __vmaxu2(v.x & kAbs, v.y & kAbs)), __vmaxu2(v.z & kAbs, v.w & kAbs));
+#else
+  const std::uint32_t words[4] = {v.x & kAbs, v.y & kAbs, v.z & kAbs, v.w & kAbs};
+  std::uint32_t low = packed & 0xFFFFu, high = packed >> 16;
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
-    const unsigned int low = words[i] & 0x7FFFu;
-    const unsigned int high = (words[i] >> 16) & 0x7FFFu;
-    bits = max(bits, max(low, high));
+    low = max(low, words[i] & 0xFFFFu);
+    high = max(high, words[i] >> 16);
   }
-  return bits;
+  return low | (high << 16);
+#endif
 }
 
-/// `v` times `factor` (a power of two), each half rounded back to fp16 (exact unless the result is subnormal).
-OPT4GPTQ_DEVICE Words4 scale_vector(const Words4& v, float factor) {
-  std::uint32_t words[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 f = __half22float2(platform::bit_cast<half2>(words[i]));
-    words[i] = platform::bit_cast<std::uint32_t>(__floats2half2_rn(f.x * factor, f.y * factor));
-  }
-  return Words4{words[0], words[1], words[2], words[3]};
+/// `v` times `factor` (a power of two that fp16 holds as a normal number): one packed multiply per pair, exact unless a
+/// result is subnormal.
+OPT4GPTQ_DEVICE Words4 scale_vector(const Words4& v, half2 factor) {
+  auto mul = [&](std::uint32_t w) {
+    return platform::bit_cast<std::uint32_t>(__hmul2(platform::bit_cast<half2>(w), factor));
+  };
+  return Words4{mul(v.x), mul(v.y), mul(v.z), mul(v.w)};
+}
+
+/// 2^e as fp16 bits, for -14 <= e <= 15.
+OPT4GPTQ_DEVICE half2 power_of_two_half2(int e) {
+  const std::uint32_t bits = static_cast<std::uint32_t>(e + 15) << 10;
+  return platform::bit_cast<half2>(bits | (bits << 16));
 }
 
 /// Scales the staged window `a` (kRows rows of kWords 16-byte vectors, every vector staged: zeros past the data) row by
@@ -69,9 +80,9 @@ OPT4GPTQ_DEVICE void range_scale_window(Words4 (&a)[kRows][kWords], RangeScaleSt
   unsigned int largest[kRows];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    unsigned int bits = 0;
-    for (int i = thread; i < kWords; i += kThreads) bits = abs_max_bits(a[r][i], bits);
-    largest[r] = WarpMaxUnsigned<kWave>::max(bits, storage.reduce[wave]);
+    std::uint32_t packed = 0;
+    for (int i = thread; i < kWords; i += kThreads) packed = abs_max_packed(a[r][i], packed);
+    largest[r] = WarpMaxUnsigned<kWave>::max(max(packed & 0xFFFFu, packed >> 16), storage.reduce[wave]);
   }
   if (thread % kWave == 0) {
 #pragma unroll
@@ -83,15 +94,21 @@ OPT4GPTQ_DEVICE void range_scale_window(Words4 (&a)[kRows][kWords], RangeScaleSt
     unsigned int bits = 0;
 #pragma unroll
     for (int w = 0; w < RangeScaleStorage<kThreads, kRows>::kWaves; ++w) bits = max(bits, storage.wave_max[w][r]);
-    // 2^-s with 512 <= largest · 2^-s < 1024; 1 for a row of zeros, inf or NaN.
-    float factor = 1.0f;
+    // 2^shift with 512 <= largest · 2^shift < 1024; none for a row of zeros, inf or NaN. The largest fp16 is below
+    // 2^16 and the smallest above 2^-25, so -6 <= shift <= 34: applied in steps that fp16 holds (at most three).
+    int shift = 0;
     if (bits != 0 && bits < 0x7C00u) {
       int exponent;
       (void)frexpf(__half2float(platform::bit_cast<half>(static_cast<unsigned short>(bits))), &exponent);
-      factor = ldexpf(1.0f, 10 - exponent);
+      shift = 10 - exponent;
     }
-    if (factor != 1.0f)
+    for (int left = shift; left != 0;) {
+      const int step = left > 15 ? 15 : left;
+      const half2 factor = power_of_two_half2(step);
       for (int i = thread; i < kWords; i += kThreads) a[r][i] = scale_vector(a[r][i], factor);
+      left -= step;
+    }
+    const float factor = ldexpf(1.0f, shift);
         // acc holds sums in units of unit[r]; this window's products come in units of 1 / factor.
 #pragma unroll
     for (int j = 0; j < kColumns; ++j) acc[r][j] *= unit[r] * factor;
