@@ -181,17 +181,19 @@ TEST_CASE("the H200's choice under each option", "[host][dispatch]") {
   // Without cuBLAS, the library's kernel for prefill (the table's fallback: the fastest at M = 256 without it).
   CHECK(choose(defaults, 4096, kLargeLayer, false, kNoCublas) == KernelChoice::kTensorCorePipelined);
 
-  DispatchOptions strict;  // fp32 to the end: fp16 atomics across K blocks (TensorCore*, not *Deterministic) excluded
+  // fp32 to the end: fp16 atomics across K blocks (TensorCore*, not *Deterministic) excluded, and Decode's
+  // range-scaled fp16 partial sums (Accumulation::kFp16RangeScaled) too
+  DispatchOptions strict;
   strict.accumulation = Accumulation::kFp32;
-  CHECK(choose(strict, 1, kLargeLayer) == KernelChoice::kDecode);
-  for (const int m : {2, 8, 64}) {
+  for (const int m : {1, 2, 8, 64}) {
     INFO("M = " << m);
     CHECK(choose(strict, m, kLargeLayer) == KernelChoice::kTensorCorePipelinedDeterministic);
   }
   CHECK(choose(strict, 256, kLargeLayer) == KernelChoice::kDequantCublas);
 
-  DispatchOptions deterministic;
+  DispatchOptions deterministic;  // a fixed order of every addition; range-scaled fp16 partial sums allowed
   deterministic.deterministic = true;
+  CHECK(choose(deterministic, 1, kLargeLayer) == KernelChoice::kDecode);
   CHECK(choose(deterministic, 8, kSmallLayer) == KernelChoice::kDecode);
   CHECK(choose(deterministic, 1024, kSmallLayer) == KernelChoice::kDequantCublas);
 
