@@ -486,6 +486,18 @@ TEST_CASE("validate names an element type the kernel was not built for: problem.
   CHECK(launch<presets::Opt4Gptq>(p, nullptr).code == StatusCode::kUnsupported);
   Plan planned;
   CHECK(plan<presets::Opt4Gptq>(p, &planned).code == StatusCode::kUnsupported);
+  // The bf16 kernels: the same checks the other way round.
+  CHECK(std::is_same_v<presets::Bf16Deterministic::Element, ElementBf16>);
+  CHECK(std::is_same_v<presets::Bf16Simt::Element, ElementBf16>);
+  CHECK(std::is_same_v<presets::Bf16Decode::Element, ElementBf16>);
+  CHECK(std::is_same_v<DequantGemmOf<ElementFp16, LoadHalf2, ReduceSharedBuffered, MathInlineAsm>, presets::Opt4Gptq>);
+  CHECK(validate<presets::Bf16Deterministic>(p).ok());
+  CHECK(validate<presets::Bf16Simt>(p).ok());
+  CHECK(validate<presets::Bf16Decode>(p).ok());
+  p.dtype = ElementType::kFp16;
+  expect<presets::Bf16Deterministic>(p, StatusCode::kUnsupported,
+                                     "problem.dtype: fp16, but the kernel was built for bf16");
+  expect<presets::Bf16Decode>(p, StatusCode::kUnsupported, "problem.dtype: fp16, but the kernel was built for bf16");
   p.dtype = static_cast<ElementType>(7);
   CHECK(check_problem(p).code == StatusCode::kInvalidArgument);
   expect<presets::Opt4Gptq>(p, StatusCode::kInvalidArgument, "problem.dtype: not an ElementType");
