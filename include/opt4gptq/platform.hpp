@@ -250,6 +250,44 @@ OPT4GPTQ_HOST_DEVICE To bit_cast(const From& from) {
   return to;
 }
 
+/// The bf16 nearest to `f` (ties to even; NaN stays NaN), as the 16 bits of an fp32's upper half.
+OPT4GPTQ_HOST_DEVICE std::uint32_t float_to_bf16_bits(float f) {
+  const std::uint32_t x = bit_cast<std::uint32_t>(f);
+  if ((x & 0x7FFFFFFFu) > 0x7F800000u) return (x >> 16) | 0x0040u;
+  return (x + 0x7FFFu + ((x >> 16) & 1u)) >> 16;
+}
+
+/// (lo, hi) rounded to nearest even into a packed bf16 pair, lo in the low half: one `cvt.rn.bf16x2.f32` on NVIDIA
+/// sm_80+; integer rounding elsewhere (gfx9 before gfx950 has no instruction that narrows to bf16).
+OPT4GPTQ_DEVICE std::uint32_t floats_to_bf16x2(float lo, float hi) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  std::uint32_t r;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+  return r;
+#else
+  return float_to_bf16_bits(lo) | (float_to_bf16_bits(hi) << 16);
+#endif
+}
+
+/// `*address += value` for a packed bf16 pair, atomically for each half: NVIDIA sm_90's
+/// `red.global.add.noftz.bf16x2`; elsewhere (sm_80, and AMD, where this library relies on no bf16 atomic) a 32-bit
+/// compare-and-swap loop that adds in fp32 and rounds to bf16, retried while another thread changed the word.
+OPT4GPTQ_DEVICE void atomic_add_bf16x2(std::uint32_t* address, std::uint32_t value) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("red.global.add.noftz.bf16x2 [%0], %1;" ::"l"(address), "r"(value) : "memory");
+#else
+  unsigned int* word = reinterpret_cast<unsigned int*>(address);
+  unsigned int observed = *word;
+  unsigned int assumed;
+  do {
+    assumed = observed;
+    const float lo = bit_cast<float>(assumed << 16) + bit_cast<float>(value << 16);
+    const float hi = bit_cast<float>(assumed & 0xFFFF0000u) + bit_cast<float>(value & 0xFFFF0000u);
+    observed = atomicCAS(word, assumed, floats_to_bf16x2(lo, hi));
+  } while (observed != assumed);
+#endif
+}
+
 /// `*address += value` for two fp16 values, atomically for each half.
 /// - NVIDIA (sm_60+) and AMD gfx90a/gfx94x have a packed-fp16 global atomic (`RED.F16x2`, `global_atomic_pk_add_f16`).
 /// - gfx906 (HYGON DCU Z100, MI50/60) has none, and HIP 5.2 declares no `atomicAdd(__half2*)` for any AMD target, so

@@ -70,5 +70,27 @@ using TensorCorePipelined = MmaPipelinedGemm<LoadVec8, ReduceSharedBuffered>;
 /// The pipelined matrix-core kernel with the deterministic split-K fix-up (one launch, fp32 across K blocks).
 using TensorCorePipelinedDeterministic = MmaPipelinedGemm<LoadVec8, ReduceSharedSerial>;
 
+// bf16 activations and outputs (GemmProblem::dtype = ElementType::kBf16; scales as stored, fp16). The dot products are
+// fp32 (bf16 widens to fp32 exactly), so the MathPolicy named is MathDot2F32's arithmetic whatever is passed.
+/// SIMT, 16-byte loads, the in-block reduction; K blocks meet in C through bf16 atomics (C zero-filled first; each
+/// addition rounds to bf16's 8 bits: for split-K layers prefer Bf16Deterministic).
+using Bf16Simt = DequantGemmOf<ElementBf16, LoadVec8, ReduceSharedBuffered, MathDot2F32>;
+/// SIMT with the deterministic split-K fix-up: fp32 from the products to the one rounding of C, bitwise
+/// reproducible; needs the workspace form of launch(). Runs on every target (gfx906 included: integer and fp32
+/// arithmetic only).
+using Bf16Deterministic = DequantGemmOf<ElementBf16, LoadVec8, ReduceSharedSerial, MathDot2F32>;
+/// The SIMT decode kernel (M = 1..8) for bf16: as Decode, fp32 throughout; needs a workspace.
+using Bf16Decode = DecodeGemmOf<ElementBf16, LoadVec8, ReduceSharedSerial, MathDot2F32>;
+/// Matrix cores in bf16 (NVIDIA sm_80+ mma.sync .bf16, AMD gfx90a/gfx940 v_mfma_f32_16x16x16bf16_1k): each
+/// dequantized weight (q - z)·scale is rounded once to bf16 (the instruction's input type), products and sums fp32.
+/// K blocks meet in C through bf16 atomics (C zero-filled first).
+using Bf16TensorCore = MmaGemmOf<ElementBf16, LoadVec8, ReduceSharedBuffered>;
+/// bf16 matrix cores with the deterministic split-K fix-up (fp32 across K blocks; needs a workspace).
+using Bf16TensorCoreDeterministic = MmaGemmOf<ElementBf16, LoadVec8, ReduceSharedSerial>;
+/// The pipelined matrix-core kernel in bf16 (cp.async ring on NVIDIA); K blocks through bf16 atomics.
+using Bf16TensorCorePipelined = MmaPipelinedGemmOf<ElementBf16, LoadVec8, ReduceSharedBuffered>;
+/// The pipelined matrix-core kernel in bf16 with the deterministic split-K fix-up.
+using Bf16TensorCorePipelinedDeterministic = MmaPipelinedGemmOf<ElementBf16, LoadVec8, ReduceSharedSerial>;
+
 }  // namespace presets
 OPT4GPTQ_NAMESPACE_END

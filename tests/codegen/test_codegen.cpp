@@ -16,6 +16,7 @@
 namespace {
 
 struct Kernel {
+  std::string name;  ///< the entry point's mangled name
   int rows = 0;
   bool act_order = false;
   std::vector<std::string> lines;
@@ -100,7 +101,7 @@ std::vector<Kernel> kernels_of(const std::string& text, bool ptx) {
     if (starts_kernel) {
       std::smatch m;
       if (line.find("dequant_gemm_kernel") != std::string::npos && std::regex_search(line, m, mangled_args)) {
-        kernels.push_back(Kernel{std::stoi(m[1]), m[2] == "1", {}});
+        kernels.push_back(Kernel{line, std::stoi(m[1]), m[2] == "1", {}});
         current = &kernels.back();
         depth = 0;
         continue;
@@ -562,6 +563,94 @@ TEST_CASE("the decode preset: v_dot2_f32_f16 in the gfx906 innermost loop, 3 wav
           kernels_of(read_file(std::string(OPT4GPTQ_CODEGEN_DIR) + "/decode_" + arch + ".ptx"), true);
       REQUIRE(kernels.size() == 9);
       for (const Kernel& k : kernels) CHECK(count(k, "ld\\.global(\\.nc)?\\.v4\\.u32") > 0);
+    }
+  }
+  if (!OPT4GPTQ_CODEGEN_NVIDIA && !OPT4GPTQ_CODEGEN_AMD) WARN("no hipcc and no nvcc: codegen test skipped");
+}
+
+TEST_CASE("bf16 kernels: the bf16 magic number, fp32 products, bf16 rounding and atomics, no fp16 arithmetic",
+          "[codegen][bf16]") {
+  // 0x43004300 (bf16 pair 128, 128) and 0x000F000F: the codec's AND-OR (codec/int4.hpp); PTX writes the inline
+  // assembly's immediates in decimal. Kernels whose ReducePolicy adds into C (GlobalAtomic, SharedBuffered) have bf16
+  // atomics; ReduceSharedSerial stores.
+  auto atomics = [](const Kernel& k) {
+    return k.name.find("ReduceGlobalAtomic") != std::string::npos ||
+           k.name.find("ReduceSharedBuffered") != std::string::npos;
+  };
+  if (OPT4GPTQ_CODEGEN_AMD) {
+    for (const char* arch : kAmdArchs) {
+      INFO(arch);
+      const std::vector<Kernel> kernels =
+          kernels_of(read_file(std::string(OPT4GPTQ_CODEGEN_DIR) + "/bf16_" + arch + ".s"), false);
+      REQUIRE(kernels.size() == 4);
+      for (const Kernel& k : kernels) {
+        INFO(k.name);
+        CHECK(count(k, "0x43004300") > 0);                         // the bf16 magic number
+        CHECK(count(k, "v_and_or_b32\\b") > 0);                    // the AND-OR of each pair
+        CHECK(count(k, "v_(pk_)?(fma|fmac|mac|mad)_f32\\b") > 0);  // fp32 products
+        CHECK(count(k, "v_pk_(fma|add|mul)_f16\\b") == 0);         // no packed fp16 arithmetic
+        CHECK(count(k, "v_dot2c?_f32_f16\\b") == 0);               // nor fp16 dot products
+        CHECK(count(k, "v_mfma") == 0);                            // SIMT kernels
+        CHECK(count(k, "global_atomic_pk_add_f16\\b") == 0);       // C is bf16: never an fp16 atomic
+        // No target here has a bf16 atomic add the library relies on: a 32-bit compare-and-swap loop.
+        CHECK((count(k, "global_atomic_cmpswap\\b") > 0) == atomics(k));
+        if (std::string(arch) == "gfx906") CHECK(count(k, "bf16") == 0);  // gfx906: no bf16 instruction at all
+      }
+    }
+  }
+  if (OPT4GPTQ_CODEGEN_NVIDIA) {
+    for (const char* arch : kNvidiaArchs) {
+      INFO(arch);
+      const std::vector<Kernel> kernels =
+          kernels_of(read_file(std::string(OPT4GPTQ_CODEGEN_DIR) + "/bf16_" + arch + ".ptx"), true);
+      REQUIRE(kernels.size() == 4);
+      for (const Kernel& k : kernels) {
+        INFO(k.name);
+        CHECK(count(k, "lop3\\.b32.*983055, 1124090624") > 0);  // (word & 0x000F000F) | 0x43004300
+        CHECK(count(k, "cvt\\.rn\\.bf16x2\\.f32") > 0);         // one rounding per output pair (sm_80+)
+        CHECK(count(k, "fma\\.rn\\.f32") > 0);                  // fp32 products
+        CHECK(count(k, "\\.f16x2\\b") == 0);                    // no fp16 arithmetic, no fp16 atomics
+        if (std::string(arch) == "sm_90")
+          CHECK((count(k, "red\\.global\\.add\\.noftz\\.bf16x2") > 0) == atomics(k));
+        else
+          CHECK((count(k, "atom(\\.global)?\\.cas\\.b32") > 0) == atomics(k));  // sm_80: a compare-and-swap loop
+      }
+    }
+  }
+  if (!OPT4GPTQ_CODEGEN_NVIDIA && !OPT4GPTQ_CODEGEN_AMD) WARN("no hipcc and no nvcc: codegen test skipped");
+}
+
+TEST_CASE("bf16 matrix cores: mma.sync .bf16 on sm_80/sm_90, v_mfma bf16 on gfx90a/gfx940, no fp16 instruction",
+          "[codegen][bf16][mma]") {
+  if (OPT4GPTQ_CODEGEN_AMD) {
+    // gfx90a spells the instruction v_mfma_f32_16x16x16bf16_1k, gfx940 v_mfma_f32_16x16x16_bf16 (the same one).
+    for (const char* arch : {"gfx90a", "gfx940"}) {
+      INFO(arch);
+      const std::vector<Kernel> kernels =
+          kernels_of(read_file(std::string(OPT4GPTQ_CODEGEN_DIR) + "/bf16_mma_" + arch + ".s"), false);
+      REQUIRE(kernels.size() == 4);
+      for (const Kernel& k : kernels) {
+        INFO(k.name);
+        CHECK(count(k, "v_mfma_f32_16x16x16_?bf16(_1k)?\\b") > 0);
+        CHECK(count(k, "v_mfma_f32_\\w+x[0-9]+f16\\b") == 0);  // no fp16 MFMA (v_mfma_f32_16x16x16f16)
+        CHECK(count(k, "0x43004300") > 0);                     // B from the bf16 magic number
+        CHECK(count(k, "v_pk_(fma|add|mul)_f16\\b") == 0);
+      }
+    }
+  }
+  if (OPT4GPTQ_CODEGEN_NVIDIA) {
+    for (const char* arch : kNvidiaArchs) {
+      INFO(arch);
+      const std::vector<Kernel> kernels =
+          kernels_of(read_file(std::string(OPT4GPTQ_CODEGEN_DIR) + "/bf16_mma_" + arch + ".ptx"), true);
+      REQUIRE(kernels.size() == 4);
+      for (const Kernel& k : kernels) {
+        INFO(k.name);
+        CHECK(count(k, "mma\\.sync\\.aligned\\.m16n8k16\\.row\\.col\\.f32\\.bf16\\.bf16\\.f32") > 0);
+        CHECK(count(k, "mma\\.sync\\S*\\.f16\\.f16") == 0);
+        CHECK(count(k, "cvt\\.rn\\.bf16x2\\.f32") > 0);  // B: (q - z)·scale rounded to bf16, and the outputs
+        CHECK(count(k, "\\.f16x2\\b") == 0);
+      }
     }
   }
   if (!OPT4GPTQ_CODEGEN_NVIDIA && !OPT4GPTQ_CODEGEN_AMD) WARN("no hipcc and no nvcc: codegen test skipped");

@@ -204,13 +204,20 @@ inline ref::QuantizedLayer with_zero_points_of_zero(ref::QuantizedLayer layer) {
   return layer;
 }
 
-/// Random fp16 activations [m][lda] (columns past k are random too: they must not be read).
-inline std::vector<std::uint16_t> random_activations(int m, std::int64_t lda, std::uint32_t seed) {
+/// Random activations [m][lda], fp16 or bf16 bits (columns past k are random too: they must not be read).
+inline std::vector<std::uint16_t> random_activations(int m, std::int64_t lda, std::uint32_t seed,
+                                                     opt4gptq::ElementType type = opt4gptq::ElementType::kFp16) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<std::uint16_t> a(static_cast<std::size_t>(m) * lda);
-  for (auto& x : a) x = ref::float_to_half_bits(normal(rng));
+  const bool bf16 = type == opt4gptq::ElementType::kBf16;
+  for (auto& x : a) x = bf16 ? ref::float_to_bf16_bits(normal(rng)) : ref::float_to_half_bits(normal(rng));
   return a;
+}
+
+/// How outputs of an element type read as values (for ref::gemm and ref::compare).
+inline ref::ElementDecoder decoder(opt4gptq::ElementType type) {
+  return type == opt4gptq::ElementType::kBf16 ? ref::bf16_bits_to_float : ref::half_bits_to_float;
 }
 
 /// A layer's tensors on the device, the act-order ones prepared, and the QuantizedWeights that describe them. Neither
@@ -264,8 +271,12 @@ struct DeviceLayer {
   }
 };
 
-inline constexpr std::uint16_t kPoison = 0x7E00;    // fp16 NaN: an output left unwritten shows up as non-finite
-inline constexpr std::uint16_t kSentinel = 0x3C01;  // a value no kernel writes into memory around the output
+inline constexpr std::uint16_t kPoison = 0x7E00;      // fp16 NaN: an output left unwritten shows up as non-finite
+inline constexpr std::uint16_t kPoisonBf16 = 0x7FC0;  // bf16 NaN (0x7E00 is a finite bf16, 2^125)
+inline constexpr std::uint16_t kSentinel = 0x3C01;    // a value no kernel writes into memory around the output
+inline constexpr std::uint16_t poison_for(opt4gptq::ElementType type) {
+  return type == opt4gptq::ElementType::kBf16 ? kPoisonBf16 : kPoison;
+}
 
 /// One call of `Gemm` on m rows; C has row stride ldc (0 = n) and a guard row after it. Returns C [m][ldc].
 struct CallResult {
@@ -285,16 +296,17 @@ CallResult call(const opt4gptq::QuantizedWeights& weights, int m, const DeviceAr
   const std::int64_t ld = ldc ? ldc : n;
   std::vector<std::uint16_t> init(static_cast<std::size_t>(m + 1) * ld, kSentinel);
   for (int i = 0; i < m; ++i)
-    for (int j = 0; j < n; ++j) init[static_cast<std::size_t>(i) * ld + j] = kPoison;
+    for (int j = 0; j < n; ++j) init[static_cast<std::size_t>(i) * ld + j] = poison_for(Gemm::Element::kType);
   DeviceArray<std::uint16_t> c(init);
 
   opt4gptq::GemmProblem p;
   p.weights = &weights;
   p.m = m;
-  p.a = reinterpret_cast<const opt4gptq::half*>(a.get());
+  p.a = a.get();
   p.lda = lda;
-  p.c = reinterpret_cast<opt4gptq::half*>(c.get());
+  p.c = c.get();
   p.ldc = ldc;
+  p.dtype = Gemm::Element::kType;  // the kernel's own type: A holds that type's bits (random_activations)
   CallResult r;
   r.status = opt4gptq::plan<Gemm>(p, &r.plan);
   DeviceArray<unsigned char> workspace(r.plan.workspace_bytes);

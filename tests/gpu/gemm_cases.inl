@@ -30,6 +30,23 @@ constexpr std::int64_t kLargeRowsMaxWeights = 2 << 20;
 constexpr double kMaxRelative = 5e-3;
 constexpr double kMaxAbsOverRms = 5e-2;
 
+// Bounds for bf16 outputs (kernels built with ElementBf16). A is bf16 in the reference too (the same bits), and the
+// kernels' products and sums are fp32 (relative error ~1e-6 here), so the error is bf16's rounding of C: bf16 keeps
+// 8 significant bits, unit roundoff u = 2^-8, so a stored output is within u·|C| of the exact value, and the
+// rounding errors of a whole C have an rms near u/2.5 relative (uniform in half an ulp; an ulp is 2^-8..2^-7 of the
+// value). Kernels that add into C (atomics across K blocks or per thread; C zero-filled first) round once per
+// addition, at most one per K block and K sub-slice of a block: the rms bound grows as the square root of the additions (independent
+// roundings), the per-element bound linearly (each rounding at most u of a running sum, itself at most max|C| plus
+// what is still to come, bounded here by max|C| again). A wrong zero convention or group is off by 1e-2 or more.
+constexpr double kBf16UnitRoundoff = 1.0 / 256;
+// The bf16 matrix-core kernels also round each dequantized weight (q - z)·scale to bf16 (the instructions' input
+// type): per output an error sum_k a_k w_k d_k with |d_k| <= u, independent, rms about 0.43 u of the reference's rms
+// (the rms of a rounding relative to its value, times the rms of sum_k a_k w_k, which is C's); the bounds add u to
+// the rms bound and 4 u of the reference's rms to the per-element one (about 9 standard deviations).
+constexpr bool kBf16 = Gemm::Element::kType == opt4gptq::ElementType::kBf16;
+constexpr bool kBf16RoundsWeights = kBf16 && kMatrixCore;
+constexpr opt4gptq::ElementType kElement = Gemm::Element::kType;
+
 struct Coverage {
   int single_k_block = 0;
   int several_k_blocks = 0;
@@ -40,19 +57,28 @@ void check_rows(const opt4gptq::QuantizedWeights& weights, const std::vector<dou
                 int ldc_pad, Coverage& coverage) {
   const std::int64_t lda = weights.k + lda_pad;
   const std::int64_t ldc = ldc_pad ? weights.n + ldc_pad : 0;
-  const std::vector<std::uint16_t> a = test::random_activations(m, lda, 1000 + m);
+  const std::vector<std::uint16_t> a = test::random_activations(m, lda, 1000 + m, kElement);
   const test::DeviceArray<std::uint16_t> a_device(a);
-  const std::vector<double> expected = ref::gemm(m, weights.n, weights.k, a.data(), lda, w);
+  const std::vector<double> expected = ref::gemm(m, weights.n, weights.k, a.data(), lda, w, test::decoder(kElement));
   const test::CallResult r = test::call<Gemm>(weights, m, a_device, lda_pad ? lda : 0, ldc);
   INFO("m=" << m << " lda=" << lda << " ldc=" << (ldc ? ldc : weights.n) << " grid=" << r.plan.grid_x << "x"
             << r.plan.grid_y << "x" << r.plan.grid_z << " status: " << r.status.message);
   REQUIRE(r.status.ok());
-  const ref::ErrorReport e = ref::compare(r.c.data(), m, weights.n, ldc, expected);
-  INFO("relative error " << e.relative << ", max abs " << e.max_abs << " (reference rms " << e.ref_rms << "), "
-                         << e.non_finite << " non-finite");
+  const ref::ErrorReport e = ref::compare(r.c.data(), m, weights.n, ldc, expected, test::decoder(kElement));
+  INFO("relative error " << e.relative << ", max abs " << e.max_abs << " (reference rms " << e.ref_rms << ", max "
+                         << e.ref_max << "), " << e.non_finite << " non-finite");
   CHECK(e.non_finite == 0);
-  CHECK(e.relative < kMaxRelative);
-  CHECK(e.max_abs <= kMaxAbsOverRms * e.ref_rms);
+  if constexpr (kBf16) {
+    const double additions = r.plan.zero_fill_output ? 1.0 * r.plan.grid_z * Gemm::TileShape::kSplitK : 1.0;
+    INFO("bf16: " << additions << " roundings per output at most");
+    const double weight_roundings = kBf16RoundsWeights ? 1.0 : 0.0;
+    CHECK(e.relative < kBf16UnitRoundoff * std::sqrt(additions + weight_roundings));
+    CHECK(e.max_abs <= kBf16UnitRoundoff * (e.ref_max * (additions == 1.0 ? 1.001 : 1.0 + additions) +
+                                            4.0 * weight_roundings * e.ref_rms));
+  } else {
+    CHECK(e.relative < kMaxRelative);
+    CHECK(e.max_abs <= kMaxAbsOverRms * e.ref_rms);
+  }
   CHECK(r.touched_outside == 0);
   CHECK(r.workspace_left_nonzero == 0);
   (r.plan.grid_z == 1 ? coverage.single_k_block : coverage.several_k_blocks)++;

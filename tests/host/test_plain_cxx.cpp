@@ -90,6 +90,12 @@ TEST_CASE("a loader fills and checks a layer and a call without a GPU compiler",
   bad.problem().a = nullptr;
   bad.problem().c = nullptr;
   CHECK(check_problem(bad.problem()).ok());
+  // bf16 tensors: the same call with its element type stated (which kernel runs it is validate()'s question).
+  bad = f;
+  bad.problem().dtype = ElementType::kBf16;
+  CHECK(check_problem(bad.problem()).ok());
+  bad.problem().dtype = static_cast<ElementType>(2);
+  CHECK(names(check_problem(bad.problem()), "problem.dtype"));
 
   // An act-order layer's view, as prepare_act_order() describes it.
   QuantizedWeights& w = f.weights;

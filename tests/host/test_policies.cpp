@@ -48,6 +48,14 @@ TEST_CASE("shipped and user policies satisfy their contracts", "[host][policy]")
   STATIC_REQUIRE(traits::has_dot8<user::MathMulAdd>::value);
   STATIC_REQUIRE_FALSE(traits::has_dot8<MathBuiltin>::value);
   STATIC_REQUIRE(user::CustomGemm::kPoliciesValid);
+  // bf16 kernels: the shipped ReducePolicies round to bf16; a user policy written for fp16 outputs
+  // (const ThreadOutput&) does not say so, and a bf16 kernel refuses it (check_bf16_reduce_policy).
+  STATIC_REQUIRE(traits::writes_bf16<ReduceGlobalAtomic>::value);
+  STATIC_REQUIRE(traits::writes_bf16<ReduceSharedBuffered>::value);
+  STATIC_REQUIRE(traits::writes_bf16<ReduceSharedSerial>::value);
+  STATIC_REQUIRE_FALSE(traits::writes_bf16<user::ReduceSharedAtomics>::value);
+  STATIC_REQUIRE(presets::Bf16Deterministic::kPoliciesValid);
+  STATIC_REQUIRE(presets::Bf16Decode::kPoliciesValid);
 }
 
 TEST_CASE("broken policies are recognised", "[host][policy]") {

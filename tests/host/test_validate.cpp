@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include <catch2/catch.hpp>
 
@@ -277,11 +278,11 @@ TEST_CASE("validate rejects an output that overlaps an input (F8)", "[host][vali
   test::FakeCall f = base;
   GemmProblem& p = f.problem();
   const QuantizedWeights& w = f.weights;
-  p.c = const_cast<half*>(p.a);
+  p.c = static_cast<half*>(const_cast<void*>(p.a));
   expect<G>(p, StatusCode::kInvalidArgument, "problem.c: overlaps problem.a");
-  p.c = const_cast<half*>(p.a) + 4 * 4096 + 8;  // starts inside A's last row
+  p.c = static_cast<half*>(const_cast<void*>(p.a)) + 4 * 4096 + 8;  // starts inside A's last row
   expect<G>(p, StatusCode::kInvalidArgument, "problem.c: overlaps problem.a");
-  p.c = const_cast<half*>(p.a) + 5 * 4096;  // right after A: fine
+  p.c = static_cast<half*>(const_cast<void*>(p.a)) + 5 * 4096;  // right after A: fine
   CHECK(validate<G>(p).ok());
   p.c = reinterpret_cast<half*>(const_cast<std::int32_t*>(w.qweight));
   expect<G>(p, StatusCode::kInvalidArgument, "problem.c: overlaps weights.qweight");
@@ -297,7 +298,7 @@ TEST_CASE("validate rejects an output that overlaps an input (F8)", "[host][vali
   // A strided C: its rows reach ldc * (m - 1) + n elements.
   f = base;
   p.ldc = 8192;
-  p.c = const_cast<half*>(p.a) - 4 * 8192 - 4096 + 8;
+  p.c = static_cast<half*>(const_cast<void*>(p.a)) - 4 * 8192 - 4096 + 8;
   expect<G>(p, StatusCode::kInvalidArgument, "problem.c: overlaps problem.a");
 }
 
@@ -464,4 +465,43 @@ TEST_CASE("prepare_act_order and g_idx helpers name their bad arguments", "[host
   const std::int32_t sequential[8] = {0, 0, 0, 0, 1, 1, 1, 1};
   CHECK(is_sequential_g_idx(sequential, 8, 4));
   CHECK_FALSE(is_sequential_g_idx(good, 8, 4));
+}
+
+TEST_CASE("validate names an element type the kernel was not built for: problem.dtype", "[host][validate][bf16]") {
+  test::FakeCall f = valid_call();
+  GemmProblem& p = f.problem();
+  CHECK(p.dtype == ElementType::kFp16);  // the default: every fp16 caller is unchanged
+  CHECK(std::is_same_v<presets::Opt4Gptq::Element, ElementFp16>);
+  CHECK(std::is_same_v<presets::TensorCore::Element, ElementFp16>);
+  CHECK(std::is_same_v<presets::Decode::Element, ElementFp16>);
+  p.dtype = ElementType::kBf16;
+  CHECK(check_problem(p).ok());  // a bf16 call is a valid call; the fp16 kernels refuse it by name
+  expect<presets::Opt4Gptq>(p, StatusCode::kUnsupported, "problem.dtype: bf16, but the kernel was built for fp16");
+  expect<presets::Deterministic>(p, StatusCode::kUnsupported, "problem.dtype: bf16, but the kernel was built for fp16");
+  expect<presets::TensorCore>(p, StatusCode::kUnsupported, "problem.dtype: bf16, but the kernel was built for fp16");
+  expect<presets::TensorCorePipelined>(p, StatusCode::kUnsupported,
+                                       "problem.dtype: bf16, but the kernel was built for fp16");
+  expect<presets::Decode>(p, StatusCode::kUnsupported, "problem.dtype: bf16, but the kernel was built for fp16");
+  // Nothing is planned or launched.
+  CHECK(launch<presets::Opt4Gptq>(p, nullptr).code == StatusCode::kUnsupported);
+  Plan planned;
+  CHECK(plan<presets::Opt4Gptq>(p, &planned).code == StatusCode::kUnsupported);
+  // The bf16 kernels: the same checks the other way round.
+  CHECK(std::is_same_v<presets::Bf16Deterministic::Element, ElementBf16>);
+  CHECK(std::is_same_v<presets::Bf16Simt::Element, ElementBf16>);
+  CHECK(std::is_same_v<presets::Bf16Decode::Element, ElementBf16>);
+  CHECK(std::is_same_v<DequantGemmOf<ElementFp16, LoadHalf2, ReduceSharedBuffered, MathInlineAsm>, presets::Opt4Gptq>);
+  CHECK(validate<presets::Bf16Deterministic>(p).ok());
+  CHECK(validate<presets::Bf16Simt>(p).ok());
+  CHECK(validate<presets::Bf16Decode>(p).ok());
+  p.dtype = ElementType::kFp16;
+  expect<presets::Bf16Deterministic>(p, StatusCode::kUnsupported,
+                                     "problem.dtype: fp16, but the kernel was built for bf16");
+  expect<presets::Bf16Decode>(p, StatusCode::kUnsupported, "problem.dtype: fp16, but the kernel was built for bf16");
+  p.dtype = static_cast<ElementType>(7);
+  CHECK(check_problem(p).code == StatusCode::kInvalidArgument);
+  expect<presets::Opt4Gptq>(p, StatusCode::kInvalidArgument, "problem.dtype: not an ElementType");
+  CHECK(std::string(element_name(ElementType::kFp16)) == "fp16");
+  CHECK(std::string(element_name(ElementType::kBf16)) == "bf16");
+  CHECK(std::string(element_name(static_cast<ElementType>(7))) == "unknown");
 }

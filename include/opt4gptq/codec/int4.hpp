@@ -15,6 +15,15 @@
 /// The pairs come out as (q0,q4) (q1,q5) (q2,q6) (q3,q7); instead of shuffling the weights at load time (which vLLM
 /// does), the kernel stores the activations in shared memory in the same interleaved order
 /// (CodecInt4::interleaved_position), so that checkpoints are used exactly as saved.
+///
+/// bf16 (kernels built with ElementBf16) has a 7-bit mantissa, so the fp16 trick's second pair, whose nibble sits at
+/// bits 4..7 (16·q), would run into bf16's exponent. Its magic number is 0x4300 = 128.0 (exponent 7: the mantissa's
+/// last bit is worth 1), and every pair is taken from the word shifted down by 4·s instead:
+///   ((word >> 4s) & 0x000F000F) | 0x43004300  ->  bf16 pair (128 + q_s, 128 + q_{s+4}),  s = 0..3
+/// which is the same interleaved order (q0,q4) (q1,q5) (q2,q6) (q3,q7), so the activations are staged alike. A bf16
+/// is the upper half of an fp32: the pair's low value widens to fp32 with a shift by 16, its high one with a mask,
+/// and one fp32 add of -(128 + z) gives q - z exactly (integers below 2^8, exact in fp32). The bf16 dot products are
+/// fp32 (dequant_bf16).
 /// @ingroup kernel
 
 #include <cstdint>
@@ -30,6 +39,11 @@ struct ZeroTermsInt4 {
   half2 minus_64_z;    ///< -(64 + z) in both halves
 };
 
+/// Per group and column, for bf16 elements: the fp32 constant that turns a widened magic-number bf16 into q - z.
+struct ZeroTermsInt4Bf16 {
+  float minus_128_z;  ///< -(128 + z)
+};
+
 /// @ingroup kernel
 /// GPTQ 4-bit: 8 rows of K per qweight word, 8 columns per qzeros word, nibble j in bits 4j..4j+3.
 struct CodecInt4 {
@@ -38,6 +52,8 @@ struct CodecInt4 {
   static constexpr int kColumnsPerZeroWord = format::kPackFactor;  ///< columns of N in one int32 of qzeros
   static constexpr std::uint32_t kMask = format::kMaxQ;
   using ZeroTerms = ZeroTermsInt4;
+  using ZeroTermsBf16 = ZeroTermsInt4Bf16;
+  static constexpr std::uint32_t kMagic128Bf16 = 0x43004300u;  ///< bf16 pair (128, 128)
 
   /// Position of row j (0..7) of a word in the interleaved activation order a0 a4 a1 a5 a2 a6 a3 a7: the order in
   /// which dequant() produces the values.
@@ -83,6 +99,38 @@ struct CodecInt4 {
 #else
     return (word & kMask) | kBits;
 #endif
+  }
+
+  /// -(128 + z) for the bf16 path (exact in fp32).
+  OPT4GPTQ_HOST_DEVICE static ZeroTermsBf16 zero_terms_bf16(std::uint32_t z) {
+    return ZeroTermsBf16{-128.0f - static_cast<float>(z)};
+  }
+
+  /// Pair s (0..3) of a word in bf16 magic form: the bf16 bits of (128 + q_s) in the low half and of (128 + q_{s+4})
+  /// in the high half. The host model of what dequant_bf16 computes with and_or on the device.
+  OPT4GPTQ_HOST_DEVICE static constexpr std::uint32_t magic_pair_bf16(std::uint32_t word, int s) {
+    return ((word >> (kBits * s)) & 0x000F000Fu) | kMagic128Bf16;
+  }
+
+  /// The fp32 value of the bf16 in the low (`high` false) or high half of a packed pair: its bits are an fp32's
+  /// upper half, so a shift or a mask widens it exactly.
+  OPT4GPTQ_HOST_DEVICE static float widen_bf16(std::uint32_t pair, bool high) {
+    return platform::bit_cast<float>(high ? pair & 0xFFFF0000u : pair << 16);
+  }
+
+  /// The 8 values q - z of one packed word, as fp32, in the interleaved order q0 q4 q1 q5 q2 q6 q3 q7 (the bf16
+  /// magic number: one AND-OR per pair on the word shifted by 4·s, two widenings, two fp32 adds).
+  OPT4GPTQ_HOST_DEVICE static void dequant_bf16(std::uint32_t word, const ZeroTermsBf16& zero, float (&out)[8]) {
+#pragma unroll
+    for (int s = 0; s < 4; ++s) {
+#if defined(OPT4GPTQ_DEVICE_PASS)
+      const std::uint32_t pair = and_or<0x000F000Fu, kMagic128Bf16>(word >> (kBits * s));
+#else
+      const std::uint32_t pair = magic_pair_bf16(word, s);
+#endif
+      out[2 * s] = widen_bf16(pair, false) + zero.minus_128_z;
+      out[2 * s + 1] = widen_bf16(pair, true) + zero.minus_128_z;
+    }
   }
 
   /// The 8 values q - z of one packed word, as four half2 in the interleaved order (q0,q4) (q1,q5) (q2,q6) (q3,q7).

@@ -47,6 +47,8 @@ struct DequantCublas {
   static Status validate(const GemmProblem& p) {
     Status s = check_problem(p);
     if (!s.ok()) return s;
+    s = detail::check_element(p.dtype, ElementType::kFp16);  // the fp16 GEMM of cuBLAS (cublas.hpp)
+    if (!s.ok()) return s;
     const QuantizedWeights& w = *p.weights;
     // W goes to the workspace, which is not known yet: check the layer's side of the layout here.
     s = detail::check_dequantize_layout(w, nullptr, w.n);
@@ -92,7 +94,8 @@ struct DequantCublas {
     half* dense = static_cast<half*>(workspace);
     s = dequantize(w, dense, w.n, stream);
     if (!s.ok()) return s;
-    s = cublas_gemm_f16(p.m, w.n, w.k, p.a, p.lda_or_dense(), dense, w.n, p.c, p.ldc_or_dense(), stream);
+    s = cublas_gemm_f16(p.m, w.n, w.k, static_cast<const half*>(p.a), p.lda_or_dense(), dense, w.n,
+                        static_cast<half*>(p.c), p.ldc_or_dense(), stream);
     // Cleared whether the GEMM was enqueued or not: the next call on this workspace may need zeros where W is.
     const platform::native_error_t e =
         platform::memset_2d_async(dense, plan.workspace_bytes, plan.workspace_bytes, 1, stream);

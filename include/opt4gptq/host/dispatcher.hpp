@@ -193,7 +193,10 @@ class Dispatcher {
   /// The call's own rules, then that it is on this layer and within max_m.
   Status check_call(const GemmProblem& problem) const {
     if (!ready_) return detail::invalid("dispatcher: not created (Dispatcher::create)");
-    const Status s = check_problem(problem);
+    Status s = check_problem(problem);
+    if (!s.ok()) return s;
+    // Every kernel of the dispatch tables is an fp16 kernel (bf16 calls take a bf16 preset directly, for now).
+    s = detail::check_element(problem.dtype, ElementType::kFp16);
     if (!s.ok()) return s;
     const QuantizedWeights& w = *problem.weights;
     if (w.k != weights_.k || w.n != weights_.n || w.groups() != weights_.groups() ||
@@ -222,8 +225,8 @@ class Dispatcher {
         const std::int64_t row = static_cast<std::int64_t>(i) * plan.rows_per_launch;
         GemmProblem part = problem;
         part.m = last ? plan.m - i * plan.rows_per_launch : plan.rows_per_launch;
-        part.a = problem.a + row * problem.lda_or_dense();
-        part.c = problem.c + row * problem.ldc_or_dense();
+        part.a = detail::element_offset(problem.a, row * problem.lda_or_dense());
+        part.c = detail::element_offset(problem.c, row * problem.ldc_or_dense());
         const Status s = Kernel::launch(last ? plan.last : plan.plan, part, workspace, workspace_bytes, stream);
         if (!s.ok()) return s;
       }

@@ -158,7 +158,7 @@ Status plan_valid(const GemmProblem& p, const DeviceInfo* device, const PlanOpti
 inline KernelParams make_params(const GemmProblem& p, const Plan& plan, void* workspace) {
   const QuantizedWeights& w = *p.weights;
   KernelParams params{};
-  params.a = p.a;
+  params.a = static_cast<const half*>(p.a);  // 16-bit elements of the kernel's type (validate() checked dtype)
   params.lda = p.lda_or_dense();
   params.qweight = reinterpret_cast<const std::uint32_t*>(w.packed());
   params.ldq = w.ldq_or_dense();
@@ -166,7 +166,7 @@ inline KernelParams make_params(const GemmProblem& p, const Plan& plan, void* wo
   params.ldz = w.ldz_or_dense();
   params.scales = w.scales;
   params.lds = w.lds_or_dense();
-  params.c = p.c;
+  params.c = static_cast<half*>(p.c);
   params.ldc = p.ldc_or_dense();
   params.m = p.m;
   params.n = w.n;

@@ -41,4 +41,11 @@ using DefaultDecodeMath = MathBuiltin;
 template <class Load, class Reduce, class Math, class Tile = DefaultDecodeTile, class Codec = CodecInt4>
 using DecodeGemm = GemmKernel<MainloopDecode<Load, Math, Tile, Codec>, Reduce, SplitKScheduler<Tile>>;
 
+/// @ingroup kernel
+/// DecodeGemm for A and C of element type `Element` (ElementFp16: DecodeGemm itself; ElementBf16: see
+/// detail::WordArithmetic).
+template <class Element, class Load, class Reduce, class Math, class Tile = DefaultDecodeTile, class Codec = CodecInt4>
+using DecodeGemmOf = GemmKernel<typename detail::decode_mainloop_of<Element, Load, Math, Tile, Codec>::type, Reduce,
+                                SplitKScheduler<Tile>>;
+
 OPT4GPTQ_NAMESPACE_END

@@ -38,4 +38,12 @@ template <class Load, class Reduce, class Math, class Tile = typename detail::de
           class Codec = CodecInt4>
 using DequantGemm = GemmKernel<MainloopSimt<Load, Math, Tile, Codec>, Reduce, SplitKScheduler<Tile>>;
 
+/// @ingroup kernel
+/// DequantGemm for A and C of element type `Element` (ElementFp16: DequantGemm itself; ElementBf16: bf16 activations
+/// and outputs, fp32 dot products, the MathPolicy unused, a ReducePolicy that writes bf16: detail::WordArithmetic).
+template <class Element, class Load, class Reduce, class Math, class Tile = typename detail::default_tile<Reduce>::type,
+          class Codec = CodecInt4>
+using DequantGemmOf = GemmKernel<typename detail::simt_mainloop_of<Element, Load, Math, Tile, Codec>::type, Reduce,
+                                 SplitKScheduler<Tile>>;
+
 OPT4GPTQ_NAMESPACE_END

@@ -14,6 +14,7 @@
 #include <type_traits>
 
 #include "../detail/checks.hpp"
+#include "../element.hpp"
 #include "../platform.hpp"
 #include "../policy/reduce.hpp"
 #include "../policy/traits.hpp"
@@ -44,6 +45,17 @@ template <class Mainloop>
 struct mainloop_load_policy<Mainloop, std::void_t<typename Mainloop::LoadPolicy>> {
   using type = typename Mainloop::LoadPolicy;
 };
+/// A mainloop's element type of A and C (`Element`: ElementFp16 or ElementBf16); fp16 for a mainloop that does not
+/// say (every mainloop written before bf16 existed).
+template <class Mainloop, class = void>
+struct mainloop_element {
+  using type = ElementFp16;
+};
+template <class Mainloop>
+struct mainloop_element<Mainloop, std::void_t<typename Mainloop::Element>> {
+  using type = typename Mainloop::Element;
+};
+
 /// Whether a mainloop runs the ReducePolicy step itself (`kOwnsReduceStep` and `reduce<Reduce, kRows>(storage,
 /// acc, out)`: accumulators the ReducePolicy contract does not take, e.g. matrix fragments).
 template <class Mainloop, class = void>
@@ -96,6 +108,9 @@ struct GemmKernel {
   using Codec = typename Mainloop::Codec;
   using LoadPolicy = typename detail::mainloop_load_policy<Mainloop>::type;
   using MathPolicy = typename detail::mainloop_math_policy<Mainloop>::type;
+  /// The element type of A and C this kernel is built for (ElementFp16 or ElementBf16): a call must say the same in
+  /// GemmProblem::dtype.
+  using Element = typename detail::mainloop_element<Mainloop>::type;
 
   static_assert(std::is_same_v<typename Scheduler::TileShape, TileShape>,
                 "GemmKernel: the scheduler plans its grid for another tile than the mainloop's (compose them with the "
@@ -136,10 +151,12 @@ struct GemmKernel {
     return kDynamicShared ? sizeof(SharedStorage<kRows>) : 0;
   }
 
-  /// What this kernel can run, beyond the problem's own rules (check_problem): the grid's limit on M chunks, then
-  /// the mainloop's widths and alignments. The message names the argument. validate<Gemm>() calls it after
-  /// check_problem().
+  /// What this kernel can run, beyond the problem's own rules (check_problem): the element type, the grid's limit on
+  /// M chunks, then the mainloop's widths and alignments. The message names the argument. validate<Gemm>() calls it
+  /// after check_problem().
   static Status can_implement(const GemmProblem& p) {
+    const Status element = detail::check_element(p.dtype, Element::kType);
+    if (!element.ok()) return element;
     if (static_cast<std::int64_t>(p.m) > static_cast<std::int64_t>(detail::kMaxGridYZ) * kMaxRows)
       return detail::invalid(
           "problem.m: too large for one launch (more than 65535 chunks of the kernel's largest rows per block: "

@@ -22,6 +22,7 @@
 #include <utility>
 
 #include "../codec/int4.hpp"
+#include "../element.hpp"
 #include "../platform.hpp"
 #include "../policy/reduce.hpp"
 #include "../policy/traits.hpp"
@@ -30,11 +31,11 @@
 #include "../tile.hpp"
 #include "act_order_rows.hpp"
 #include "activation_staging.hpp"
-#include "dot_product.hpp"
 #include "params.hpp"
 #include "quad_column_checks.hpp"
 #include "range_scaling.hpp"
 #include "thread_output.hpp"
+#include "word_arithmetic.hpp"
 
 OPT4GPTQ_NAMESPACE_BEGIN
 
@@ -64,27 +65,32 @@ struct DecodeTileShape : TileShape<Threads, LanesN, 8 * Unroll, 0, Unroll, 2>, d
 
 /// @ingroup kernel
 /// The decode mainloop of one LoadPolicy (how A is staged), MathPolicy (the dot products), DecodeTileShape and codec.
-template <class Load, class Math, class Tile, class Codec_ = CodecInt4>
-struct MainloopDecode {
+template <class Element_, class Load, class Math, class Tile, class Codec_ = CodecInt4>
+struct MainloopDecodeOf {
+  using Element = Element_;  ///< of A and C: ElementFp16 or ElementBf16 (detail::WordArithmetic)
   using LoadPolicy = Load;
   using MathPolicy = Math;
   using TileShape = Tile;
   using Codec = Codec_;
+  using Arithmetic = detail::WordArithmetic<Element, Codec, Math>;
   static_assert(Codec::kRowsPerWord == 8,
                 "MainloopDecode stages activations as 16-byte vectors of 8 rows, one per packed word: it needs a codec "
                 "with 8 rows per word (CodecInt4)");
 
   static constexpr bool kPoliciesValid = check_load_policy<Load>() && check_math_policy<Math>();
   static constexpr int kThreads = Tile::kThreads;
-  /// Whether the products are summed in fp16 (a MathPolicy without `dot8`): then every window of activations is range
-  /// scaled (range_scaling.hpp), so that no fp16 partial sum can overflow.
-  static constexpr bool kRangeScaled = !traits::has_dot8<Math>::value;
+  /// Whether the products are summed in fp16 (fp16 activations and a MathPolicy without `dot8`): then every window of
+  /// activations is range scaled (range_scaling.hpp), so that no fp16 partial sum can overflow. bf16 products are fp32.
+  static constexpr bool kRangeScaled = Element::kType == ElementType::kFp16 && !traits::has_dot8<Math>::value;
   static constexpr int kMaxRows = 8;  ///< rows of M per block; larger M runs in chunks along grid y
   using EntryRows = std::integer_sequence<int, 1, 2, 3, 4, 5, 6, 7, 8>;
   static constexpr int rows_per_block(int m) { return m < kMaxRows ? m : kMaxRows; }
   template <class Reduce>
   static constexpr bool reduce_policy_valid() {
-    return check_reduce_policy<Reduce>();
+    if constexpr (Element::kType == ElementType::kBf16)
+      return check_bf16_reduce_policy<Reduce>();
+    else
+      return check_reduce_policy<Reduce>();
   }
 
   /// Rows of K whose activations are staged at once: as many whole stages as 16 KiB holds at this many rows of M, at
@@ -171,7 +177,10 @@ struct MainloopDecode {
     // prepare_act_order found a g_idx entry outside [0, num_groups), or the view is not the buffer's: NaN outputs.
     if (!in_use.data_valid) detail::fill_nan(acc);
 
-    epilogue(acc, [&] { return detail::thread_output(p, m0, rows, col, block_col, place.lane, place.split); });
+    epilogue(acc, [&] {
+      return detail::element_output<Element>(
+          detail::thread_output(p, m0, rows, col, block_col, place.lane, place.split));
+    });
   }
 
  private:
@@ -180,7 +189,7 @@ struct MainloopDecode {
     int group;
     int next_row;  ///< first row past the current group (without act-order)
     float scale[4];
-    typename Codec::ZeroTerms zero[4];
+    typename Arithmetic::ZeroTerms zero[4];
   };
 
   /// One stage's work of a thread, in flight: its words (rows `begin` .. `begin` + 8 words), and the raw constants
@@ -214,7 +223,7 @@ struct MainloopDecode {
     // col is a multiple of 4: its 4 zero points are nibbles 0..3 or 4..7 of one qzeros word (v1's offset first).
     const std::uint32_t zeros = (z + p.zero_word_offset) >> (Codec::kBits * (col % Codec::kColumnsPerZeroWord));
 #pragma unroll
-    for (int j = 0; j < 4; ++j) gc.zero[j] = Codec::zero_terms(Codec::zero_of(zeros, j));
+    for (int j = 0; j < 4; ++j) gc.zero[j] = Arithmetic::zero_terms(Codec::zero_of(zeros, j));
   }
 
   /// Issues the loads of the thread's words of the stage starting at row `stage`, and of its first group's constants.
@@ -271,18 +280,34 @@ struct MainloopDecode {
                                             const GroupConstants& gc, float (&acc)[kRows][4]) {
     constexpr int kWindowWords = SharedStorage<kRows>::kWindowRows / 8;
     const std::uint32_t words[4] = {q.x, q.y, q.z, q.w};
-    half2 w[4][4];
+    typename Arithmetic::Values w[4];
 #pragma unroll
-    for (int j = 0; j < 4; ++j) Codec::template dequant<Math>(words[j], gc.zero[j], w[j]);
+    for (int j = 0; j < 4; ++j) Arithmetic::dequant(words[j], gc.zero[j], w[j]);
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       const detail::Words4 av = a_word[r * kWindowWords];
-      const half2 a[4] = {platform::bit_cast<half2>(av.x), platform::bit_cast<half2>(av.y),
-                          platform::bit_cast<half2>(av.z), platform::bit_cast<half2>(av.w)};
 #pragma unroll
-      for (int j = 0; j < 4; ++j) acc[r][j] = fmaf(detail::dot8<Math>(a, w[j]), gc.scale[j], acc[r][j]);
+      for (int j = 0; j < 4; ++j) acc[r][j] = fmaf(Arithmetic::dot(av, w[j]), gc.scale[j], acc[r][j]);
     }
   }
 };
+
+/// @ingroup kernel
+/// The decode mainloop of fp16 activations and outputs (MainloopDecodeOf<ElementFp16, ...>: a type of its own, so that the fp16 kernels'
+/// names, and their generated code, are those they had before bf16 existed).
+template <class Load, class Math, class Tile, class Codec_ = CodecInt4>
+struct MainloopDecode : MainloopDecodeOf<ElementFp16, Load, Math, Tile, Codec_> {};
+
+namespace detail {
+/// The mainloop of an element type: MainloopDecode itself for fp16.
+template <class Element, class Load, class Math, class Tile, class Codec>
+struct decode_mainloop_of {
+  using type = MainloopDecodeOf<Element, Load, Math, Tile, Codec>;
+};
+template <class Load, class Math, class Tile, class Codec>
+struct decode_mainloop_of<ElementFp16, Load, Math, Tile, Codec> {
+  using type = MainloopDecode<Load, Math, Tile, Codec>;
+};
+}  // namespace detail
 
 OPT4GPTQ_NAMESPACE_END

@@ -28,10 +28,10 @@
 #include <utility>
 
 #include "../codec/int4.hpp"
+#include "../element.hpp"
 #include "../mma/instructions.hpp"
 #include "../mma/layout.hpp"
 #include "../platform.hpp"
-#include "../policy/math.hpp"
 #include "../policy/reduce.hpp"
 #include "../policy/traits.hpp"
 #include "../problem.hpp"
@@ -75,8 +75,10 @@ struct MmaTileShape {
 
 /// @ingroup kernel
 /// The matrix-core mainloop of one LoadPolicy (how A is staged), MmaTileShape and codec.
-template <class Load, class Tile, class Codec_ = CodecInt4>
-struct MainloopMma {
+template <class Element_, class Load, class Tile, class Codec_ = CodecInt4>
+struct MainloopMmaOf {
+  using Element = Element_;  ///< of A and C: ElementFp16, or ElementBf16 (bf16 instructions, B rounded to bf16)
+  static constexpr bool kBf16 = Element::kType == ElementType::kBf16;
   using LoadPolicy = Load;
   using TileShape = Tile;
   using Codec = Codec_;
@@ -98,7 +100,10 @@ struct MainloopMma {
   static constexpr int rows_per_block(int m) { return m <= 16 ? 16 : m <= 32 ? 32 : 64; }
   template <class Reduce>
   static constexpr bool reduce_policy_valid() {
-    return check_block_reduce_policy<Reduce, Tile>();
+    if constexpr (kBf16)
+      return check_block_reduce_policy<Reduce, Tile>() && check_bf16_reduce_policy<Reduce>();
+    else
+      return check_block_reduce_policy<Reduce, Tile>();
   }
 
   static constexpr int kStageWords = Tile::kStageRows / 8;
@@ -190,19 +195,21 @@ struct MainloopMma {
     // NaN rather than a plausible number.
     if (!in_use.data_valid) detail::fill_nan(acc);
 
-    epilogue(acc, [&] { return detail::thread_output(p, m0, rows, col, block_col, lane, 0); });
+    epilogue(acc, [&] {
+      return detail::element_output<Element>(detail::thread_output(p, m0, rows, col, block_col, lane, 0));
+    });
   }
 
   /// The ReducePolicy step: the fragments become one fp32 sum per output of the block in the policy's shared
   /// storage (row-major [kRows][kBlockCols]; Shape::c() says which output each accumulator is), then the policy
   /// commits them.
-  template <class Reduce, int kRows, class Storage, class Accumulators>
-  OPT4GPTQ_DEVICE static void reduce(Storage& storage, const Accumulators& acc, const ThreadOutput& out) {
+  template <class Reduce, int kRows, class Storage, class Accumulators, class Output>
+  OPT4GPTQ_DEVICE static void reduce(Storage& storage, const Accumulators& acc, const Output& out) {
     detail::reduce_fragments<Shape, Tile, Reduce, kRows>(storage, acc, out);
   }
 
  private:
-  using GroupConstants = detail::MmaGroupConstants<Codec>;
+  using GroupConstants = detail::MmaGroupConstants<Codec, Element>;
 
   /// The lane's weights of one stage: word `word` of each chunk for its 4 columns (`q` points at the stage's first),
   /// zero past k_end or past N.
@@ -258,26 +265,44 @@ struct MainloopMma {
       const std::uint32_t words[4] = {weights[u].x, weights[u].y, weights[u].z, weights[u].w};
 #pragma unroll
       for (int i = 0; i < Tile::kNTiles; ++i) {
-        half2 b[4];
-        Codec::template dequant<MathBuiltin>(words[i], gc.zero[i], b);
-#pragma unroll
-        for (int pr = 0; pr < 4; ++pr) b[pr] = __hmul2(b[pr], gc.scale[i]);
+        std::uint32_t b[4];
+        detail::dequant_b(words[i], gc, i, b);
 #pragma unroll
         for (int step = 0; step < 2; ++step) {
-          const std::uint32_t bb[Shape::kBRegisters] = {platform::bit_cast<std::uint32_t>(b[2 * step]),
-                                                        platform::bit_cast<std::uint32_t>(b[2 * step + 1])};
+          const std::uint32_t bb[Shape::kBRegisters] = {b[2 * step], b[2 * step + 1]};
 #pragma unroll
           for (int t = 0; t < kMTiles; ++t) {
             std::uint32_t a[Shape::kARegisters];
 #pragma unroll
             for (int r = 0; r < Shape::kARegisters; ++r)
               a[r] = component(v[t][Shape::a_vector(r)], Shape::a_component(step, r));
-            Instruction::run(acc[t][i], a, bb);
+            if constexpr (kBf16)
+              Instruction::run_bf16(acc[t][i], a, bb);
+            else
+              Instruction::run(acc[t][i], a, bb);
           }
         }
       }
     }
   }
 };
+
+/// @ingroup kernel
+/// MainloopMma of fp16 activations and outputs (MainloopMmaOf<ElementFp16, ...>: a type of its own, so that the fp16 kernels'
+/// names, and their generated code, are those they had before bf16 existed).
+template <class Load, class Tile, class Codec_ = CodecInt4>
+struct MainloopMma : MainloopMmaOf<ElementFp16, Load, Tile, Codec_> {};
+
+namespace detail {
+/// The mainloop of an element type: MainloopMma itself for fp16.
+template <class Element, class Load, class Tile, class Codec>
+struct mma_mainloop_of {
+  using type = MainloopMmaOf<Element, Load, Tile, Codec>;
+};
+template <class Load, class Tile, class Codec>
+struct mma_mainloop_of<ElementFp16, Load, Tile, Codec> {
+  using type = MainloopMma<Load, Tile, Codec>;
+};
+}  // namespace detail
 
 OPT4GPTQ_NAMESPACE_END

@@ -24,10 +24,10 @@
 
 #include "../codec/int4.hpp"
 #include "../detail/async_copy.hpp"
+#include "../element.hpp"
 #include "../mma/instructions.hpp"
 #include "../mma/layout.hpp"
 #include "../platform.hpp"
-#include "../policy/math.hpp"
 #include "../policy/reduce.hpp"
 #include "../policy/traits.hpp"
 #include "../problem.hpp"
@@ -89,8 +89,10 @@ OPT4GPTQ_DEVICE Words4 interleave_pairs(const Words4& v) {
 /// @ingroup kernel
 /// The pipelined matrix-core mainloop of one LoadPolicy (it sets A's alignment rule: the copies are 16 bytes, so A
 /// needs LoadVec8's), MmaPipelineTile and codec.
-template <class Load, class Tile, class Codec_ = CodecInt4>
-struct MainloopMmaPipelined {
+template <class Element_, class Load, class Tile, class Codec_ = CodecInt4>
+struct MainloopMmaPipelinedOf {
+  using Element = Element_;  ///< of A and C: ElementFp16, or ElementBf16 (bf16 instructions, B rounded to bf16)
+  static constexpr bool kBf16 = Element::kType == ElementType::kBf16;
   using LoadPolicy = Load;
   using TileShape = Tile;
   using Codec = Codec_;
@@ -119,7 +121,10 @@ struct MainloopMmaPipelined {
   static constexpr int kMTilesOf = (kRows + Shape::kM - 1) / Shape::kM;
   template <class Reduce>
   static constexpr bool reduce_policy_valid() {
-    return check_block_reduce_policy<Reduce, Tile>();
+    if constexpr (kBf16)
+      return check_block_reduce_policy<Reduce, Tile>() && check_bf16_reduce_policy<Reduce>();
+    else
+      return check_block_reduce_policy<Reduce, Tile>();
   }
 
   static constexpr int kStages = Tile::kStages;
@@ -226,19 +231,21 @@ struct MainloopMmaPipelined {
     // NaN rather than a plausible number.
     if (!in_use.data_valid) detail::fill_nan(acc);
 
-    epilogue(acc, [&] { return detail::thread_output(p, m0, rows, col, block_col, lane, 0); });
+    epilogue(acc, [&] {
+      return detail::element_output<Element>(detail::thread_output(p, m0, rows, col, block_col, lane, 0));
+    });
   }
 
   /// The ReducePolicy step: the fragments become one fp32 sum per output of the block in the policy's shared
   /// storage (row-major [kRows][kBlockCols]; Shape::c() says which output each accumulator is), then the policy
   /// commits them.
-  template <class Reduce, int kRows, class Storage, class Accumulators>
-  OPT4GPTQ_DEVICE static void reduce(Storage& storage, const Accumulators& acc, const ThreadOutput& out) {
+  template <class Reduce, int kRows, class Storage, class Accumulators, class Output>
+  OPT4GPTQ_DEVICE static void reduce(Storage& storage, const Accumulators& acc, const Output& out) {
     detail::reduce_fragments<Shape, Tile, Reduce, kRows>(storage, acc, out);
   }
 
  private:
-  using GroupConstants = detail::MmaGroupConstants<Codec>;
+  using GroupConstants = detail::MmaGroupConstants<Codec, Element>;
 
   /// The lane's weights of stage `s`: word `word` of each chunk for its 4 columns, zeros past k_end or past N.
   template <int kRows>
@@ -363,13 +370,9 @@ struct MainloopMmaPipelined {
     constexpr int kMTiles = kMTilesOf<kRows>;
     const detail::Words4 wv = smem.b[slot][u][threadIdx.x];
     const std::uint32_t words[4] = {wv.x, wv.y, wv.z, wv.w};
-    half2 b[Tile::kNTiles][4];
+    std::uint32_t b[Tile::kNTiles][4];
 #pragma unroll
-    for (int i = 0; i < Tile::kNTiles; ++i) {
-      Codec::template dequant<MathBuiltin>(words[i], gc.zero[i], b[i]);
-#pragma unroll
-      for (int pr = 0; pr < 4; ++pr) b[i][pr] = __hmul2(b[i][pr], gc.scale[i]);
-    }
+    for (int i = 0; i < Tile::kNTiles; ++i) detail::dequant_b(words[i], gc, i, b[i]);
 #pragma unroll
     for (int t = 0; t < kMTiles; ++t) {
       detail::Words4 v[Shape::kAVectors];
@@ -388,13 +391,33 @@ struct MainloopMmaPipelined {
           a[r] = component(v[Shape::a_vector(r)], Shape::a_component(step, r));
 #pragma unroll
         for (int i = 0; i < Tile::kNTiles; ++i) {
-          const std::uint32_t bb[Shape::kBRegisters] = {platform::bit_cast<std::uint32_t>(b[i][2 * step]),
-                                                        platform::bit_cast<std::uint32_t>(b[i][2 * step + 1])};
-          Instruction::run(acc[t][i], a, bb);
+          const std::uint32_t bb[Shape::kBRegisters] = {b[i][2 * step], b[i][2 * step + 1]};
+          if constexpr (kBf16)
+            Instruction::run_bf16(acc[t][i], a, bb);
+          else
+            Instruction::run(acc[t][i], a, bb);
         }
       }
     }
   }
 };
+
+/// @ingroup kernel
+/// MainloopMmaPipelined of fp16 activations and outputs (MainloopMmaPipelinedOf<ElementFp16, ...>: a type of its own, so that the fp16 kernels'
+/// names, and their generated code, are those they had before bf16 existed).
+template <class Load, class Tile, class Codec_ = CodecInt4>
+struct MainloopMmaPipelined : MainloopMmaPipelinedOf<ElementFp16, Load, Tile, Codec_> {};
+
+namespace detail {
+/// The mainloop of an element type: MainloopMmaPipelined itself for fp16.
+template <class Element, class Load, class Tile, class Codec>
+struct mma_pipelined_mainloop_of {
+  using type = MainloopMmaPipelinedOf<Element, Load, Tile, Codec>;
+};
+template <class Load, class Tile, class Codec>
+struct mma_pipelined_mainloop_of<ElementFp16, Load, Tile, Codec> {
+  using type = MainloopMmaPipelined<Load, Tile, Codec>;
+};
+}  // namespace detail
 
 OPT4GPTQ_NAMESPACE_END

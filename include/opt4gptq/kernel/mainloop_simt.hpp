@@ -37,6 +37,7 @@
 
 #include "../codec/int4.hpp"
 #include "../detail/checks.hpp"
+#include "../element.hpp"
 #include "../platform.hpp"
 #include "../policy/reduce.hpp"
 #include "../policy/traits.hpp"
@@ -45,21 +46,23 @@
 #include "../tile.hpp"
 #include "act_order_rows.hpp"
 #include "activation_staging.hpp"
-#include "dot_product.hpp"
 #include "params.hpp"
 #include "quad_column_checks.hpp"
 #include "thread_output.hpp"
+#include "word_arithmetic.hpp"
 
 OPT4GPTQ_NAMESPACE_BEGIN
 
 /// @ingroup kernel
 /// The SIMT mainloop of one LoadPolicy, MathPolicy, TileShape and codec.
-template <class Load, class Math, class Tile, class Codec_ = CodecInt4>
-struct MainloopSimt {
+template <class Element_, class Load, class Math, class Tile, class Codec_ = CodecInt4>
+struct MainloopSimtOf {
+  using Element = Element_;  ///< of A and C: ElementFp16 or ElementBf16 (detail::WordArithmetic)
   using LoadPolicy = Load;
   using MathPolicy = Math;
   using TileShape = Tile;
   using Codec = Codec_;
+  using Arithmetic = detail::WordArithmetic<Element, Codec, Math>;
   static_assert(Codec::kRowsPerWord == 8,
                 "MainloopSimt stages activations as 16-byte vectors of 8 rows, one per packed word: it needs a codec "
                 "with 8 rows per word (CodecInt4)");
@@ -75,7 +78,10 @@ struct MainloopSimt {
   /// The ReducePolicy contract this mainloop's accumulators meet: per thread float[kRows][4] and a ThreadOutput.
   template <class Reduce>
   static constexpr bool reduce_policy_valid() {
-    return check_reduce_policy<Reduce>();
+    if constexpr (Element::kType == ElementType::kBf16)
+      return check_bf16_reduce_policy<Reduce>();
+    else
+      return check_reduce_policy<Reduce>();
   }
 
   template <int kRows>
@@ -141,7 +147,10 @@ struct MainloopSimt {
     // NaN rather than a plausible number.
     if (!in_use.data_valid) detail::fill_nan(acc);
 
-    epilogue(acc, [&] { return detail::thread_output(p, m0, rows, col, block_col, place.lane, place.split); });
+    epilogue(acc, [&] {
+      return detail::element_output<Element>(
+          detail::thread_output(p, m0, rows, col, block_col, place.lane, place.split));
+    });
   }
 
  private:
@@ -149,7 +158,7 @@ struct MainloopSimt {
   struct GroupConstants {
     int group;
     float scale[4];
-    typename Codec::ZeroTerms zero[4];
+    typename Arithmetic::ZeroTerms zero[4];
   };
 
   OPT4GPTQ_DEVICE static void load_group(const KernelParams& p, int group, int col, GroupConstants& gc) {
@@ -167,7 +176,7 @@ struct MainloopSimt {
     const std::uint32_t zeros = (p.qzeros[group * p.ldz + col / Codec::kColumnsPerZeroWord] + p.zero_word_offset) >>
                                 (Codec::kBits * (col % Codec::kColumnsPerZeroWord));
 #pragma unroll
-    for (int j = 0; j < 4; ++j) gc.zero[j] = Codec::zero_terms(Codec::zero_of(zeros, j));
+    for (int j = 0; j < 4; ++j) gc.zero[j] = Arithmetic::zero_terms(Codec::zero_of(zeros, j));
   }
 
   template <int kRows>
@@ -176,16 +185,14 @@ struct MainloopSimt {
     // Dequantize the 4 columns once, then stream the rows' activations past them. (Dequantizing one column at a time
     // for M <= 2 was tried: ptxas allocates the same registers either way.)
     const std::uint32_t words[4] = {q.x, q.y, q.z, q.w};
-    half2 w[4][4];
+    typename Arithmetic::Values w[4];
 #pragma unroll
-    for (int j = 0; j < 4; ++j) Codec::template dequant<Math>(words[j], gc.zero[j], w[j]);
+    for (int j = 0; j < 4; ++j) Arithmetic::dequant(words[j], gc.zero[j], w[j]);
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       const detail::Words4 av = a_word[r * (Tile::kStageRows / 8)];
-      const half2 a[4] = {platform::bit_cast<half2>(av.x), platform::bit_cast<half2>(av.y),
-                          platform::bit_cast<half2>(av.z), platform::bit_cast<half2>(av.w)};
 #pragma unroll
-      for (int j = 0; j < 4; ++j) acc[r][j] = fmaf(detail::dot8<Math>(a, w[j]), gc.scale[j], acc[r][j]);
+      for (int j = 0; j < 4; ++j) acc[r][j] = fmaf(Arithmetic::dot(av, w[j]), gc.scale[j], acc[r][j]);
     }
   }
 
@@ -248,5 +255,23 @@ struct MainloopSimt {
     }
   }
 };
+
+/// @ingroup kernel
+/// The SIMT mainloop of fp16 activations and outputs (MainloopSimtOf<ElementFp16, ...>: a type of its own, so that the fp16 kernels'
+/// names, and their generated code, are those they had before bf16 existed).
+template <class Load, class Math, class Tile, class Codec_ = CodecInt4>
+struct MainloopSimt : MainloopSimtOf<ElementFp16, Load, Math, Tile, Codec_> {};
+
+namespace detail {
+/// The mainloop of an element type: MainloopSimt itself for fp16.
+template <class Element, class Load, class Math, class Tile, class Codec>
+struct simt_mainloop_of {
+  using type = MainloopSimtOf<Element, Load, Math, Tile, Codec>;
+};
+template <class Load, class Math, class Tile, class Codec>
+struct simt_mainloop_of<ElementFp16, Load, Math, Tile, Codec> {
+  using type = MainloopSimt<Load, Math, Tile, Codec>;
+};
+}  // namespace detail
 
 OPT4GPTQ_NAMESPACE_END

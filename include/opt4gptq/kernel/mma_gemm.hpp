@@ -29,6 +29,13 @@ template <class Load, class Reduce, class Tile = DefaultMmaTile, class Codec = C
 using MmaGemm = GemmKernel<MainloopMma<Load, Tile, Codec>, Reduce, SplitKScheduler<Tile>>;
 
 /// @ingroup kernel
+/// MmaGemm for A and C of element type `Element` (ElementFp16: MmaGemm itself; ElementBf16: the bf16 matrix
+/// instructions, mma.sync ... .bf16 on NVIDIA sm_80+, v_mfma_f32_16x16x16bf16_1k on AMD gfx90a/gfx940-942).
+template <class Element, class Load, class Reduce, class Tile = DefaultMmaTile, class Codec = CodecInt4>
+using MmaGemmOf =
+    GemmKernel<typename detail::mma_mainloop_of<Element, Load, Tile, Codec>::type, Reduce, SplitKScheduler<Tile>>;
+
+/// @ingroup kernel
 /// The pipelined tile the presets use. NVIDIA: 4 warps x 32 columns, stages of 128 rows, a ring of 3 stages (2 in
 /// flight; 32 KiB of shared memory at 8 rows of M, 84 KiB at 64). Measured on the H200 (bench/NOTES.md): 3 stages
 /// beat 4 and 6 at every M (fewer bytes per block, more blocks per multiprocessor), and a register cap for 8 blocks
@@ -45,5 +52,11 @@ using DefaultMmaPipelineTile = MmaPipelineTile<mma::NativeShape, 4, 4, 3>;
 /// activations), a ReducePolicy of the block-sum contract and the split-K scheduler of its tile.
 template <class Load, class Reduce, class Tile = DefaultMmaPipelineTile, class Codec = CodecInt4>
 using MmaPipelinedGemm = GemmKernel<MainloopMmaPipelined<Load, Tile, Codec>, Reduce, SplitKScheduler<Tile>>;
+
+/// @ingroup kernel
+/// MmaPipelinedGemm for A and C of element type `Element` (see MmaGemmOf).
+template <class Element, class Load, class Reduce, class Tile = DefaultMmaPipelineTile, class Codec = CodecInt4>
+using MmaPipelinedGemmOf = GemmKernel<typename detail::mma_pipelined_mainloop_of<Element, Load, Tile, Codec>::type,
+                                      Reduce, SplitKScheduler<Tile>>;
 
 OPT4GPTQ_NAMESPACE_END

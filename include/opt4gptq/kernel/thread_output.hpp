@@ -4,6 +4,7 @@
 /// of `epilogue(acc, where)`), from the block's place in the call. Not API.
 /// @ingroup kernel
 
+#include "../element.hpp"
 #include "../platform.hpp"
 #include "../policy/reduce.hpp"
 #include "params.hpp"
@@ -27,6 +28,19 @@ OPT4GPTQ_DEVICE ThreadOutput thread_output(const KernelParams& p, int m0, int ro
   out.split = split;
   out.thread = static_cast<int>(threadIdx.x);
   return out;
+}
+
+/// The output type of a kernel of element type `Element`: ThreadOutput itself for fp16, ThreadOutputBf16 (the same
+/// fields; the ReducePolicy rounds to bf16) for bf16.
+template <class Element>
+OPT4GPTQ_DEVICE auto element_output(const ThreadOutput& out) {
+  if constexpr (Element::kType == ElementType::kBf16) {
+    ThreadOutputBf16 bf16;
+    static_cast<ThreadOutput&>(bf16) = out;
+    return bf16;
+  } else {
+    return out;
+  }
 }
 
 }  // namespace detail

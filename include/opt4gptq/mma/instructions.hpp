@@ -22,6 +22,13 @@
 #else
 #define OPT4GPTQ_HAS_MFMA_F32_16X16X16F16 0
 #endif
+// bf16 with fp16's layouts: v_mfma_f32_16x16x16bf16_1k is gfx90a's and gfx94x's (gfx908 has only the 16x16x8 bf16
+// form, with other layouts).
+#if defined(__gfx90a__) || defined(__gfx940__) || defined(__gfx941__) || defined(__gfx942__)
+#define OPT4GPTQ_HAS_MFMA_F32_16X16X16BF16_1K 1
+#else
+#define OPT4GPTQ_HAS_MFMA_F32_16X16X16BF16_1K 0
+#endif
 
 OPT4GPTQ_NAMESPACE_BEGIN
 namespace mma {
@@ -40,6 +47,46 @@ OPT4GPTQ_DEVICE void mma_m16n8k16(float (&d)[4], const std::uint32_t (&a)[4], co
   static_assert(kDeferred != 0,
                 "mma.sync m16n8k16 needs NVIDIA sm_80 or later: build for -arch=sm_80 (or newer), or use the SIMT "
                 "presets (opt4gptq::presets::Opt4Gptq, Baseline, ...)");
+#endif
+}
+
+/// `d += a · b` with mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32: the fp16 instruction's layouts (each
+/// register holds 2 bf16 instead of 2 halves). NVIDIA sm_80 and later.
+template <int kDeferred = 0>
+OPT4GPTQ_DEVICE void mma_m16n8k16_bf16(float (&d)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2]) {
+#if OPT4GPTQ_HAS_MMA_M16N8K16
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#elif defined(OPT4GPTQ_DEVICE_PASS)
+  static_assert(kDeferred != 0,
+                "mma.sync m16n8k16 (bf16) needs NVIDIA sm_80 or later: build for -arch=sm_80 (or newer), or use the "
+                "SIMT bf16 presets (opt4gptq::presets::Bf16Deterministic, Bf16Decode, ...)");
+#endif
+}
+
+/// `d += a · b` with v_mfma_f32_16x16x16bf16_1k: v_mfma_f32_16x16x16f16's layouts with bf16 elements. AMD gfx90a and
+/// gfx940-942.
+template <int kDeferred = 0>
+OPT4GPTQ_DEVICE void mfma_f32_16x16x16bf16_1k(float (&d)[4], const std::uint32_t (&a)[2], const std::uint32_t (&b)[2]) {
+#if OPT4GPTQ_HAS_MFMA_F32_16X16X16BF16_1K
+  typedef short short4 __attribute__((ext_vector_type(4)));
+  typedef float float4 __attribute__((ext_vector_type(4)));
+  const short4 av = __builtin_bit_cast(short4, (static_cast<std::uint64_t>(a[1]) << 32) | a[0]);
+  const short4 bv = __builtin_bit_cast(short4, (static_cast<std::uint64_t>(b[1]) << 32) | b[0]);
+  float4 acc = {d[0], d[1], d[2], d[3]};
+  acc = __builtin_amdgcn_mfma_f32_16x16x16bf16_1k(av, bv, acc, 0, 0, 0);
+  d[0] = acc[0];
+  d[1] = acc[1];
+  d[2] = acc[2];
+  d[3] = acc[3];
+#elif defined(OPT4GPTQ_DEVICE_PASS)
+  static_assert(kDeferred != 0,
+                "v_mfma_f32_16x16x16bf16_1k needs AMD gfx90a or gfx940-942 (gfx908 has only the 16x16x8 bf16 MFMA; "
+                "gfx906, the HYGON DCU Z100, has no matrix instructions and no bf16 arithmetic): use the SIMT bf16 "
+                "presets (opt4gptq::presets::Bf16Deterministic, Bf16Decode, ...), which compute in fp32");
 #endif
 }
 
@@ -78,6 +125,11 @@ struct MatrixInstruction<MmaM16N8K16> {
   OPT4GPTQ_DEVICE static void run(float (&d)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2]) {
     mma_m16n8k16<kDeferred>(d, a, b);
   }
+  /// The same product with bf16 elements (the same layouts).
+  template <int kDeferred = 0>
+  OPT4GPTQ_DEVICE static void run_bf16(float (&d)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2]) {
+    mma_m16n8k16_bf16<kDeferred>(d, a, b);
+  }
 };
 
 template <>
@@ -86,6 +138,11 @@ struct MatrixInstruction<MfmaF32x16x16x16F16> {
   template <int kDeferred = 0>
   OPT4GPTQ_DEVICE static void run(float (&d)[4], const std::uint32_t (&a)[2], const std::uint32_t (&b)[2]) {
     mfma_f32_16x16x16f16<kDeferred>(d, a, b);
+  }
+  /// The same product with bf16 elements (v_mfma_f32_16x16x16bf16_1k: the same layouts).
+  template <int kDeferred = 0>
+  OPT4GPTQ_DEVICE static void run_bf16(float (&d)[4], const std::uint32_t (&a)[2], const std::uint32_t (&b)[2]) {
+    mfma_f32_16x16x16bf16_1k<kDeferred>(d, a, b);
   }
 };
 

@@ -54,6 +54,39 @@ struct ThreadOutput {
 };
 
 /// @ingroup reduce_policies
+/// Where one thread's partial sums belong, in a kernel whose C holds bf16 (ElementBf16): the same fields, `c` pointing
+/// at bf16 bits. A ReducePolicy serves bf16 kernels when it declares `static constexpr bool kWritesBf16 = true` and
+/// takes its output as a template parameter (`template <class Tile, int kRows, class Output> reduce(..., const
+/// Output& out)`), writing pairs of detail::output_pair_t<Output> (detail::to_output_pair and
+/// detail::atomic_add_pair below round and add in C's type). A policy taking `const ThreadOutput&` would bind to this
+/// type and write fp16 bits into bf16 outputs: bf16 kernels refuse such a policy at compile time.
+struct ThreadOutputBf16 : ThreadOutput {};
+
+namespace detail {
+template <class Output>
+inline constexpr bool is_bf16_output_v = std::is_base_of_v<ThreadOutputBf16, Output>;
+
+/// Two adjacent outputs of C in its element type: half2 (fp16), or the bits of a bf16 pair.
+template <class Output>
+using output_pair_t = std::conditional_t<is_bf16_output_v<Output>, std::uint32_t, half2>;
+
+/// (x, y) rounded to nearest even into C's element type.
+template <class Output>
+OPT4GPTQ_DEVICE output_pair_t<Output> to_output_pair(float x, float y) {
+  if constexpr (is_bf16_output_v<Output>)
+    return platform::floats_to_bf16x2(x, y);
+  else
+    return __floats2half2_rn(x, y);
+}
+
+/// `*dst += value` for a pair of outputs, atomically for each element.
+OPT4GPTQ_DEVICE void atomic_add_pair(half2* dst, half2 value) { platform::atomic_add_half2(dst, value); }
+OPT4GPTQ_DEVICE void atomic_add_pair(std::uint32_t* dst, std::uint32_t value) {
+  platform::atomic_add_bf16x2(dst, value);
+}
+}  // namespace detail
+
+/// @ingroup reduce_policies
 /// The grid as a ReducePolicy's optional `workspace_bytes` sees it.
 struct ReduceGeometry {
   int tiles;         ///< output tiles: column tiles x M chunks
@@ -70,17 +103,18 @@ struct ReduceGlobalAtomic {
   struct SharedStorage {};
 
   static constexpr bool accumulates_into_output(int /*k_blocks*/) { return true; }
+  static constexpr bool kWritesBf16 = true;  ///< C is summed in bf16 in a bf16 kernel (8-bit mantissa per addition)
 
-  template <class Tile, int kRows>
-  OPT4GPTQ_DEVICE static void reduce(SharedStorage<Tile, kRows>&, const float (&partial)[kRows][4],
-                                     const ThreadOutput& out) {
+  template <class Tile, int kRows, class Output>
+  OPT4GPTQ_DEVICE static void reduce(SharedStorage<Tile, kRows>&, const float (&partial)[kRows][4], const Output& out) {
     if (out.col >= out.n) return;
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       if (r < out.rows) {
-        half2* dst = reinterpret_cast<half2*>(out.c + r * out.ldc + out.col);
-        platform::atomic_add_half2(dst, __floats2half2_rn(partial[r][0], partial[r][1]));
-        platform::atomic_add_half2(dst + 1, __floats2half2_rn(partial[r][2], partial[r][3]));
+        using Pair = detail::output_pair_t<Output>;
+        Pair* dst = reinterpret_cast<Pair*>(out.c + r * out.ldc + out.col);
+        detail::atomic_add_pair(dst, detail::to_output_pair<Output>(partial[r][0], partial[r][1]));
+        detail::atomic_add_pair(dst + 1, detail::to_output_pair<Output>(partial[r][2], partial[r][3]));
       }
     }
   }
@@ -106,10 +140,11 @@ struct ReduceSharedBuffered {
   };
 
   static constexpr bool accumulates_into_output(int k_blocks) { return k_blocks > 1; }
+  static constexpr bool kWritesBf16 = true;
 
-  template <class Tile, int kRows>
+  template <class Tile, int kRows, class Output>
   OPT4GPTQ_DEVICE static void reduce(SharedStorage<Tile, kRows>& smem, const float (&partial)[kRows][4],
-                                     const ThreadOutput& out) {
+                                     const Output& out) {
     sum_in_block<Tile, kRows>(smem, partial, out);
     commit<Tile, kRows>(smem, out);
   }
@@ -124,17 +159,18 @@ struct ReduceSharedBuffered {
   }
 
   /// Level 3: one commit per output pair of the sums in shared memory (after a barrier).
-  template <class Tile, int kRows>
-  OPT4GPTQ_DEVICE static void commit(SharedStorage<Tile, kRows>& smem, const ThreadOutput& out) {
+  template <class Tile, int kRows, class Output>
+  OPT4GPTQ_DEVICE static void commit(SharedStorage<Tile, kRows>& smem, const Output& out) {
     for_each_pair<Tile, kRows>(smem, out, [&](int r, int c, float2 total) {
       const int col = out.block_col + c;
       if (r < out.rows && col < out.n) {
-        half2* dst = reinterpret_cast<half2*>(out.c + r * out.ldc + col);
-        const half2 value = __floats2half2_rn(total.x, total.y);
+        using Pair = detail::output_pair_t<Output>;
+        Pair* dst = reinterpret_cast<Pair*>(out.c + r * out.ldc + col);
+        const Pair value = detail::to_output_pair<Output>(total.x, total.y);
         if (out.whole_k)
           *dst = value;
         else
-          platform::atomic_add_half2(dst, value);
+          detail::atomic_add_pair(dst, value);
       }
     });
   }
@@ -202,6 +238,7 @@ struct ReduceSharedSerial {
   };
 
   static constexpr bool accumulates_into_output(int /*k_blocks*/) { return false; }
+  static constexpr bool kWritesBf16 = true;
 
   static constexpr std::size_t kAlign = 256;
   OPT4GPTQ_HOST_DEVICE static constexpr std::size_t counters_offset(const ReduceGeometry& g) {
@@ -212,9 +249,9 @@ struct ReduceSharedSerial {
     return g.k_blocks <= 1 ? 0 : counters_offset(g) + static_cast<std::size_t>(g.tiles) * sizeof(int);
   }
 
-  template <class Tile, int kRows>
+  template <class Tile, int kRows, class Output>
   OPT4GPTQ_DEVICE static void reduce(SharedStorage<Tile, kRows>& smem, const float (&partial)[kRows][4],
-                                     const ThreadOutput& out) {
+                                     const Output& out) {
     ReduceSharedBuffered::sum_in_block<Tile, kRows>(smem.block, partial, out);
     commit<Tile, kRows>(smem, out);
   }
@@ -226,13 +263,14 @@ struct ReduceSharedSerial {
   }
 
   /// The block's sums are in shared memory (after a barrier): store them, or combine the K blocks in order.
-  template <class Tile, int kRows>
-  OPT4GPTQ_DEVICE static void commit(SharedStorage<Tile, kRows>& smem, const ThreadOutput& out) {
+  template <class Tile, int kRows, class Output>
+  OPT4GPTQ_DEVICE static void commit(SharedStorage<Tile, kRows>& smem, const Output& out) {
     using Block = ReduceSharedBuffered;
     auto store = [&](int r, int c, float2 total) {
       const int col = out.block_col + c;
       if (r < out.rows && col < out.n)
-        *reinterpret_cast<half2*>(out.c + r * out.ldc + col) = __floats2half2_rn(total.x, total.y);
+        *reinterpret_cast<detail::output_pair_t<Output>*>(out.c + r * out.ldc + col) =
+            detail::to_output_pair<Output>(total.x, total.y);
     };
     if (out.whole_k) {
       Block::for_each_pair<Tile, kRows>(smem.block, out, store);

@@ -178,6 +178,26 @@ constexpr bool check_block_reduce_policy() {
   return kReduce && traits::has_block_commit<P, Tile>::value;
 }
 
+namespace traits {
+/// Whether a ReducePolicy writes bf16 outputs (`static constexpr bool kWritesBf16 = true`: see ThreadOutputBf16).
+template <class P, class = void>
+struct writes_bf16 : std::false_type {};
+template <class P>
+struct writes_bf16<P, std::void_t<decltype(P::kWritesBf16)>> : std::bool_constant<P::kWritesBf16> {};
+}  // namespace traits
+
+/// For kernels whose C holds bf16 (ElementBf16): a ReducePolicy of the contract that also rounds to bf16.
+/// @ingroup policies
+template <class P>
+constexpr bool check_bf16_reduce_policy() {
+  constexpr bool kReduce = check_reduce_policy<P>();
+  static_assert(!kReduce || traits::writes_bf16<P>::value,
+                "a bf16 kernel's ReducePolicy must write bf16 outputs: declare static constexpr bool kWritesBf16 = "
+                "true, take the output as a template parameter (ThreadOutputBf16) and write through "
+                "detail::to_output_pair / detail::atomic_add_pair (the shipped ReducePolicies do)");
+  return kReduce && traits::writes_bf16<P>::value;
+}
+
 #if defined(__cpp_concepts) && __cpp_concepts >= 201907L
 /// C++20 spellings of the same checks, for constraining your own templates (the library itself stays C++17).
 template <class P>

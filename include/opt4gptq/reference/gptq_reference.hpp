@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../format.hpp"
+#include "bf16.hpp"
 #include "fp16.hpp"
 
 OPT4GPTQ_NAMESPACE_BEGIN
@@ -146,14 +147,18 @@ inline std::vector<double> dequantize(const QuantizedLayer& layer) {
   return w;
 }
 
-/// C [m][n] = A [m][k] · W [k][n] in fp64; A as fp16 bits with row stride lda (0 = k).
+/// How a 16-bit element's bits read as a value: half_bits_to_float (fp16, the default) or bf16_bits_to_float.
+using ElementDecoder = float (*)(std::uint16_t);
+
+/// C [m][n] = A [m][k] · W [k][n] in fp64; A as 16-bit elements (fp16 bits unless `decode` says otherwise) with row
+/// stride lda (0 = k).
 inline std::vector<double> gemm(int m, int n, int k, const std::uint16_t* a, std::int64_t lda,
-                                const std::vector<double>& w) {
+                                const std::vector<double>& w, ElementDecoder decode = half_bits_to_float) {
   if (lda == 0) lda = k;
   std::vector<double> c(static_cast<std::size_t>(m) * n, 0.0);
   std::vector<double> row(k);
   for (int i = 0; i < m; ++i) {
-    for (int kk = 0; kk < k; ++kk) row[kk] = half_bits_to_float(a[i * lda + kk]);
+    for (int kk = 0; kk < k; ++kk) row[kk] = decode(a[i * lda + kk]);
     double* out = &c[static_cast<std::size_t>(i) * n];
     for (int kk = 0; kk < k; ++kk) {
       const double av = row[kk];
@@ -219,18 +224,22 @@ struct ErrorReport {
   double relative = 0.0;     ///< ||c - ref||_2 / ||ref||_2
   double max_abs = 0.0;      ///< max |c - ref|
   double ref_rms = 0.0;      ///< sqrt(mean(ref^2)): the scale max_abs should be read against
+  double ref_max = 0.0;      ///< max |ref|
   long long non_finite = 0;  ///< NaN or infinite outputs (a poisoned, never-written output counts here)
 };
 
-/// Compares fp16 outputs c [m][n] (row stride ldc, 0 = n) with a reference [m][n].
-inline ErrorReport compare(const std::uint16_t* c, int m, int n, std::int64_t ldc, const std::vector<double>& ref) {
+/// Compares outputs c [m][n] (row stride ldc, 0 = n; fp16 bits unless `decode` says otherwise) with a reference
+/// [m][n].
+inline ErrorReport compare(const std::uint16_t* c, int m, int n, std::int64_t ldc, const std::vector<double>& ref,
+                           ElementDecoder decode = half_bits_to_float) {
   if (ldc == 0) ldc = n;
   ErrorReport r;
   double diff2 = 0.0, ref2 = 0.0;
   for (int i = 0; i < m; ++i)
     for (int j = 0; j < n; ++j) {
-      const double x = half_bits_to_float(c[i * ldc + j]);
+      const double x = decode(c[i * ldc + j]);
       const double y = ref[static_cast<std::size_t>(i) * n + j];
+      r.ref_max = std::max(r.ref_max, std::abs(y));
       if (!std::isfinite(x)) {
         ++r.non_finite;
         continue;
