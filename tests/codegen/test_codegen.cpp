@@ -482,7 +482,7 @@ Kernel innermost_weight_loop(const Kernel& k) {
     }
     if (!owner.empty()) loops[owner].lines.push_back(line);
   }
-  Kernel best{k.rows, k.act_order, {}};
+  Kernel best{k.name, k.rows, k.act_order, {}};
   int best_math = -1;
   for (const std::string& header : innermost) {
     const Kernel& loop = loops[header];
