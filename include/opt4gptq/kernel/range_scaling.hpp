@@ -109,7 +109,7 @@ OPT4GPTQ_DEVICE void range_scale_window(Words4 (&a)[kRows][kWords], RangeScaleSt
       left -= step;
     }
     const float factor = ldexpf(1.0f, shift);
-        // acc holds sums in units of unit[r]; this window's products come in units of 1 / factor.
+    // acc holds sums in units of unit[r]; this window's products come in units of 1 / factor.
 #pragma unroll
     for (int j = 0; j < kColumns; ++j) acc[r][j] *= unit[r] * factor;
     unit[r] = 1.0f / factor;  // a power of two: exact
