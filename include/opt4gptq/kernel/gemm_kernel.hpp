@@ -82,17 +82,12 @@ struct mainloop_dynamic_shared<Mainloop, std::void_t<decltype(Mainloop::kDynamic
     : std::bool_constant<Mainloop::kDynamicSharedMemory> {};
 
 /// The blocks per multiprocessor a tile asks the compiler to fit (`kMinBlocksPerMultiprocessor`: a register budget of
-/// 64K / (threads x blocks)); 1 for a tile that does not say.
+/// 64K / (threads x blocks)); 0 for a tile that does not say.
 template <class Tile, class = void>
-struct tile_min_blocks : std::integral_constant<int, 1> {};
+struct tile_min_blocks : std::integral_constant<int, 0> {};
 template <class Tile>
 struct tile_min_blocks<Tile, std::void_t<decltype(Tile::kMinBlocksPerMultiprocessor)>>
     : std::integral_constant<int, Tile::kMinBlocksPerMultiprocessor> {};
-/// Whether a tile states kMinBlocksPerMultiprocessor (then its static-storage entry point carries the register budget).
-template <class Tile, class = void>
-struct tile_declares_min_blocks : std::false_type {};
-template <class Tile>
-struct tile_declares_min_blocks<Tile, std::void_t<decltype(Tile::kMinBlocksPerMultiprocessor)>> : std::true_type {};
 }  // namespace detail
 
 /// @ingroup kernel
@@ -134,9 +129,9 @@ struct GemmKernel {
   /// raises the kernel's limit once per device), up to what one block may have: 227 KiB on NVIDIA sm_90, 163 KiB on
   /// sm_80, 64 KiB on AMD; the launch fails with the runtime's message on a GPU with less.
   static constexpr bool kDynamicShared = detail::mainloop_dynamic_shared<Mainloop>::value;
-  static constexpr int kMinBlocksPerMultiprocessor = detail::tile_min_blocks<TileShape>::value;
   /// Whether the tile states a register budget (kMinBlocksPerMultiprocessor) for the compiler.
-  static constexpr bool kBoundedRegisters = detail::tile_declares_min_blocks<TileShape>::value;
+  static constexpr bool kBoundedRegisters = detail::tile_min_blocks<TileShape>::value > 0;
+  static constexpr int kMinBlocksPerMultiprocessor = kBoundedRegisters ? detail::tile_min_blocks<TileShape>::value : 1;
   static constexpr std::size_t kSharedBytes = sizeof(SharedStorage<kMaxRows>);
   static_assert(!kPoliciesValid || kDynamicShared || kSharedBytes <= 48 * 1024,
                 "GemmKernel: the tile needs more than 48 KiB of shared memory at its largest rows of M per block "
