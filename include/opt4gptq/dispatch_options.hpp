@@ -10,6 +10,7 @@
 
 #include "detail/checks.hpp"
 #include "dispatch_table.hpp"
+#include "element.hpp"
 #include "gpu_arch.hpp"
 #include "status.hpp"
 #include "version.hpp"
@@ -37,6 +38,10 @@ struct DispatchOptions {
   /// the scheduler chooses at M = 1 on this device, then kept). A fixed value makes the K split, and so the bits,
   /// independent of the GPU's SM count: with batch_invariant, identical bits on every GPU of one architecture.
   int rows_of_k_per_block = 0;
+  /// The element type of A and C in the calls (fp16 or bf16): the dispatcher chooses among the kernels built for it
+  /// (host/dispatch_kernels.hpp: the bf16 list has no build of the paper's fp16-chain kernels), and refuses a call of
+  /// the other type.
+  ElementType dtype = ElementType::kFp16;
   /// The largest M the engine will send: Dispatcher::workspace_bytes() covers every M up to it, and larger calls are
   /// refused.
   int max_m = 4096;
@@ -52,6 +57,8 @@ constexpr Status check_dispatch_options(const DispatchOptions& o) {
   if (o.accumulation != Accumulation::kFp32 && o.accumulation != Accumulation::kFp16RangeScaled &&
       o.accumulation != Accumulation::kFp32PerKBlock && o.accumulation != Accumulation::kFp16Partials)
     return detail::invalid("options.accumulation: not an Accumulation value");
+  if (o.dtype != ElementType::kFp16 && o.dtype != ElementType::kBf16)
+    return detail::invalid("options.dtype: not an ElementType (ElementType::kFp16 or ElementType::kBf16)");
   if (o.rows_of_k_per_block < 0)
     return detail::invalid("options.rows_of_k_per_block: must be >= 0 (0: chosen by the scheduler)");
   if (o.max_m < 1) return detail::invalid("options.max_m: must be >= 1 (the largest M the engine will send)");
@@ -60,9 +67,9 @@ constexpr Status check_dispatch_options(const DispatchOptions& o) {
 }
 
 /// @ingroup host_api
-/// Whether a kernel meets the options.
+/// Whether a kernel (its build for options.dtype) meets the options.
 constexpr bool meets_options(KernelChoice k, const DispatchOptions& o) {
-  const KernelInfo info = kernel_info(k);
+  const KernelInfo info = kernel_info(k, o.dtype);
   if (static_cast<int>(info.accumulation) > static_cast<int>(o.accumulation)) return false;
   if ((o.deterministic || o.batch_invariant) && !info.deterministic) return false;
   if (o.batch_invariant && !info.batch_invariant) return false;

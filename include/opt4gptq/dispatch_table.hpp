@@ -12,6 +12,7 @@
 
 #include <cstdint>
 
+#include "element.hpp"
 #include "version.hpp"
 
 OPT4GPTQ_NAMESPACE_BEGIN
@@ -98,6 +99,18 @@ constexpr KernelInfo kernel_info(KernelChoice k) {
       return KernelInfo{"TensorCorePipelinedDeterministic", kFp32, true, false, true, false};
   }
   return KernelInfo{"?", kFp16, false, false, false, false};
+}
+
+/// @ingroup host_api
+/// The row of kernel_info() for a kernel built for calls of element type `dtype`. bf16 calls change one promise:
+/// Decode's bf16 build has fp32 products (bf16 widens to fp32 exactly; there is no fp16 chain to range-scale), so it
+/// is kFp32. Every other kernel keeps its row: its bf16 build sums as its fp16 one, with bf16 where fp16 was (the
+/// atomic kernels' K blocks meet in C through bf16 atomics; bf16 has fp32's range, so these cannot overflow where the
+/// result fits, but each addition rounds to bf16's 8 bits: the level still marks them).
+constexpr KernelInfo kernel_info(KernelChoice k, ElementType dtype) {
+  KernelInfo info = kernel_info(k);
+  if (dtype == ElementType::kBf16 && k == KernelChoice::kDecode) info.accumulation = Accumulation::kFp32;
+  return info;
 }
 
 /// @ingroup host_api

@@ -46,13 +46,15 @@ struct DispatchResult {
 DispatchResult run_call(const Dispatcher& d, const QuantizedWeights& w, int m,
                         const test::DeviceArray<std::uint16_t>& a, Workspace& ws) {
   const int n = w.n;
-  std::vector<std::uint16_t> init(static_cast<std::size_t>(m + 1) * n, test::kPoison);
+  const ElementType dtype = d.options().dtype;
+  std::vector<std::uint16_t> init(static_cast<std::size_t>(m + 1) * n, test::poison_for(dtype));
   std::fill(init.begin() + static_cast<std::ptrdiff_t>(m) * n, init.end(), test::kSentinel);
   test::DeviceArray<std::uint16_t> c(init);
   GemmProblem p;
   p.m = m;
   p.a = reinterpret_cast<const half*>(a.get());
   p.c = reinterpret_cast<half*>(c.get());
+  p.dtype = dtype;
   p.weights = &w;
   DispatchResult r;
   r.status = d.plan(m, &r.plan);
@@ -73,8 +75,8 @@ DeviceInfo this_device() {
   return device;
 }
 
-bool prefill_path_built_for(const DeviceInfo& device) {
-  return runnable_kernels(built_kernels(), device.arch).contains(KernelChoice::kDequantCublas);
+bool prefill_path_built_for(const DeviceInfo& device, ElementType dtype = ElementType::kFp16) {
+  return runnable_kernels(built_kernels(dtype), device.arch).contains(KernelChoice::kDequantCublas);
 }
 
 /// Every M of `ms` through a Dispatcher of `options` on `weights` (whose fp64 dequantization is `w`), against the
@@ -87,50 +89,56 @@ void check_every_m(const QuantizedWeights& weights, const std::vector<double>& w
   REQUIRE(created.ok());
   Workspace ws(d.workspace_bytes());
   const DeviceInfo device = this_device();
+  const ElementType dtype = options.dtype;
   for (const int m : ms) {
-    const std::vector<std::uint16_t> a = test::random_activations(m, weights.k, 500 + m);
+    const std::vector<std::uint16_t> a = test::random_activations(m, weights.k, 500 + m, dtype);
     const test::DeviceArray<std::uint16_t> a_device(a);
     const DispatchResult r = run_call(d, weights, m, a_device, ws);
-    INFO("M = " << m << ": " << r.plan.kernel_name << ", " << r.plan.launches << " launch(es), status "
-                << r.status.message);
+    INFO("M = " << m << " (" << element_name(dtype) << "): " << r.plan.kernel_name << ", " << r.plan.launches
+                << " launch(es), status " << r.status.message);
     REQUIRE(r.status.ok());
     const ref::ErrorReport e =
-        ref::compare(r.c.data(), m, weights.n, 0, ref::gemm(m, weights.n, weights.k, a.data(), 0, w));
+        ref::compare(r.c.data(), m, weights.n, 0,
+                     ref::gemm(m, weights.n, weights.k, a.data(), 0, w, test::decoder(dtype)), test::decoder(dtype));
     INFO("relative error " << e.relative << ", " << e.non_finite << " non-finite");
     CHECK(e.non_finite == 0);
     CHECK(e.relative < max_relative);
     CHECK(r.touched_outside == 0);
     CHECK(r.workspace_nonzero == 0);
     CHECK(meets_options(r.plan.kernel, options));
-    if (m >= 256 && !options.batch_invariant && prefill_path_built_for(device) &&
+    CHECK(built_kernels(dtype).contains(r.plan.kernel));
+    if (m >= 256 && !options.batch_invariant && prefill_path_built_for(device, dtype) &&
         device.arch.vendor == GpuVendor::kNvidia && device.arch.has_matrix_cores())
       CHECK(r.plan.kernel == KernelChoice::kDequantCublas);  // the (provisional) prefill threshold of the tables
   }
 }
 
-/// A layer's fp16 dense weights as dequantize() must write them: fp16(scale · (q - z)), the product exact in double.
-std::vector<std::uint16_t> expected_dense(const ref::QuantizedLayer& layer) {
+/// A layer's dense weights as dequantize() must write them: fp16 or bf16 (scale · (q - z)), rounded to nearest even
+/// from the product, which is exact in double (and in fp32: |q - z| < 16 times an 11-bit scale).
+std::vector<std::uint16_t> expected_dense(const ref::QuantizedLayer& layer, ElementType dtype) {
   const std::vector<double> w = ref::dequantize(layer);
   std::vector<std::uint16_t> bits(w.size());
-  for (std::size_t i = 0; i < w.size(); ++i) bits[i] = ref::float_to_half_bits(static_cast<float>(w[i]));
+  for (std::size_t i = 0; i < w.size(); ++i)
+    bits[i] = dtype == ElementType::kBf16 ? ref::float_to_bf16_bits(static_cast<float>(w[i]))
+                                          : ref::float_to_half_bits(static_cast<float>(w[i]));
   return bits;
 }
 
-/// dequantize(weights) into a [k][ldw] buffer whose padding columns hold a sentinel; returns it.
-std::vector<std::uint16_t> run_dequantize(const QuantizedWeights& weights, std::int64_t ldw) {
+/// dequantize(weights) into a [k][ldw] buffer of `dtype` whose padding columns hold a sentinel; returns it.
+std::vector<std::uint16_t> run_dequantize(const QuantizedWeights& weights, std::int64_t ldw, ElementType dtype) {
   test::DeviceArray<std::uint16_t> out(
       std::vector<std::uint16_t>(static_cast<std::size_t>(weights.k) * ldw, test::kSentinel));
-  const Status s = dequantize(weights, reinterpret_cast<half*>(out.get()), ldw, nullptr);
+  const Status s = dequantize(weights, out.get(), ldw, dtype, nullptr);
   INFO(s.message);
   REQUIRE(s.ok());
   OPT4GPTQ_CHECK_RUNTIME(platform::device_synchronize());
   return out.download();
 }
 
-void check_dense(const QuantizedWeights& weights, const ref::QuantizedLayer& meaning) {
+void check_dense(const QuantizedWeights& weights, const ref::QuantizedLayer& meaning, ElementType dtype) {
   const std::int64_t ldw = weights.n + 8;
-  const std::vector<std::uint16_t> got = run_dequantize(weights, ldw);
-  const std::vector<std::uint16_t> want = expected_dense(meaning);
+  const std::vector<std::uint16_t> got = run_dequantize(weights, ldw, dtype);
+  const std::vector<std::uint16_t> want = expected_dense(meaning, dtype);
   long long wrong = 0, padding_touched = 0;
   for (int r = 0; r < weights.k; ++r)
     for (std::int64_t c = 0; c < ldw; ++c) {
@@ -142,6 +150,14 @@ void check_dense(const QuantizedWeights& weights, const ref::QuantizedLayer& mea
     }
   CHECK(wrong == 0);
   CHECK(padding_touched == 0);
+}
+
+/// check_dense() in both element types.
+void check_dense(const QuantizedWeights& weights, const ref::QuantizedLayer& meaning) {
+  for (const ElementType dtype : {ElementType::kFp16, ElementType::kBf16}) {
+    INFO("dense weights in " << element_name(dtype));
+    check_dense(weights, meaning, dtype);
+  }
 }
 
 }  // namespace
@@ -215,6 +231,66 @@ TEST_CASE("the dispatcher under each option: fp16 partials allowed, fp32 through
   }
 }
 
+TEST_CASE("the dispatcher in bf16: every M and option against the fp64 reference, the prefill path included",
+          "[gpu][dispatcher][bf16]") {
+  OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
+  // bf16's unit roundoff is u = 2^-8. The error's norm relative to the result's: C's rounding (about u / sqrt(3) in
+  // the norm), the weights' rounding to bf16 for the matrix cores and the prefill path (the same, averaged over K),
+  // and, for the kernels whose K blocks meet in C through bf16 atomics, one rounding per K block (at most ~8 here).
+  // 4u bounds ten such terms of u / sqrt(3) added in quadrature with room; a kernel that read a wrong row, group or
+  // zero point is off by far more (relative errors of 0.1 and up).
+  constexpr double kBf16Tolerance = 4.0 / 256;
+  const std::vector<int> ms = {1, 2, 3, 8, 17, 64, 129, 256, 300};
+  const test::DeviceLayer dense(test::make_layer(test::layer(2048, 1032).group(128).asym().v1().random_seed(131)));
+  const test::DeviceLayer act_order(
+      test::make_layer(test::layer(1536, 264).group(64).sym().v2().desc_act().random_seed(132)));
+  const ref::QuantizedLayer whole =
+      test::make_layer(test::layer(2048, 264).group(128).asym().v1().desc_act().random_seed(133));
+  const ref::QuantizedLayer shard_host = ref::row_shard(whole, 328, 1536, true);
+  const test::DeviceLayer shard(shard_host);
+  DispatchOptions defaults;
+  defaults.dtype = ElementType::kBf16;
+  DispatchOptions strict = defaults;
+  strict.accumulation = Accumulation::kFp32;
+  DispatchOptions fast = defaults;  // rules naming the fp16-chain kernels are skipped: they have no bf16 build
+  fast.accumulation = Accumulation::kFp16Partials;
+  DispatchOptions invariant = defaults;
+  invariant.batch_invariant = true;
+  for (const DispatchOptions& o : {defaults, strict, fast, invariant}) {
+    INFO("accumulation " << static_cast<int>(o.accumulation) << ", batch invariant " << o.batch_invariant);
+    check_every_m(dense.weights, ref::dequantize(dense.host), o, ms, kBf16Tolerance);
+    check_every_m(act_order.weights, ref::dequantize(act_order.host), o, ms, kBf16Tolerance);
+    check_every_m(shard.weights, ref::dequantize(shard_host), o, ms, kBf16Tolerance);
+  }
+}
+
+TEST_CASE("the dispatcher refuses a call of the other element type, naming problem.dtype", "[gpu][dispatcher][bf16]") {
+  OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
+  const test::DeviceLayer layer(test::make_layer(test::layer(512, 264).group(128).asym().v1().random_seed(134)));
+  for (const ElementType created_for : {ElementType::kFp16, ElementType::kBf16}) {
+    DispatchOptions o;
+    o.dtype = created_for;
+    Dispatcher d;
+    REQUIRE(Dispatcher::create(layer.weights, o, &d).ok());
+    Workspace ws(d.workspace_bytes());
+    const test::DeviceArray<std::uint16_t> a(test::random_activations(4, 512, 135));
+    std::vector<std::uint16_t> init(4 * 264, test::kSentinel);
+    test::DeviceArray<std::uint16_t> c(init);
+    GemmProblem p;
+    p.m = 4;
+    p.a = a.get();
+    p.c = c.get();
+    p.weights = &layer.weights;
+    p.dtype = created_for == ElementType::kFp16 ? ElementType::kBf16 : ElementType::kFp16;
+    const Status s = d.launch(p, ws.buffer.get(), ws.bytes, nullptr);
+    INFO(s.message);
+    CHECK(s.code == StatusCode::kUnsupported);
+    CHECK(names(s, "problem.dtype"));
+    OPT4GPTQ_CHECK_RUNTIME(platform::device_synchronize());
+    CHECK(c.download() == init);  // nothing launched
+  }
+}
+
 TEST_CASE("dequantize() writes every layer kind's dense weights bit for bit", "[gpu][dispatcher]") {
   OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
   for (const test::LayerSpec& spec : {test::layer(384, 264).group(128).sym().v1().random_seed(121),
@@ -284,9 +360,12 @@ TEST_CASE("dequantize(): an invalid act-order layout gives NaN; bad arguments ar
   w.group_size = bad.group_size;
   w.num_groups = bad.num_groups;
   w.act_order = &prepared;
-  const std::vector<std::uint16_t> dense = run_dequantize(w, w.n);
-  CHECK(
-      std::all_of(dense.begin(), dense.end(), [](std::uint16_t h) { return std::isnan(ref::half_bits_to_float(h)); }));
+  for (const ElementType dtype : {ElementType::kFp16, ElementType::kBf16}) {
+    INFO(element_name(dtype));
+    const std::vector<std::uint16_t> dense = run_dequantize(w, w.n, dtype);
+    const ref::ElementDecoder decode = test::decoder(dtype);
+    CHECK(std::all_of(dense.begin(), dense.end(), [&](std::uint16_t h) { return std::isnan(decode(h)); }));
+  }
 
   const test::DeviceLayer layer(test::make_layer(test::layer(256, 128).group(128).sym().v1().random_seed(132)));
   test::DeviceArray<std::uint16_t> out(static_cast<std::size_t>(256) * 136);
@@ -301,88 +380,95 @@ TEST_CASE("dequantize(): an invalid act-order layout gives NaN; bad arguments ar
   QuantizedWeights no_scales = layer.weights;
   no_scales.scales = nullptr;
   CHECK(names(dequantize(no_scales, o, 0, nullptr), "weights.scales: null"));
+  CHECK(names(dequantize(layer.weights, out.get(), 0, static_cast<ElementType>(9), nullptr), "dtype: not an"));
 }
 
 TEST_CASE("batch invariance: row i of C has the same bits for every M and every content of the other rows",
           "[gpu][batch-invariance]") {
   OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
-  DispatchOptions options;
-  options.batch_invariant = true;
-  options.max_m = 600;
-  // Long K over few columns (several K blocks even at M = 1), and an act-order layer.
-  for (const test::LayerSpec& spec : {test::layer(4096, 520).group(128).asym().v1().random_seed(141),
-                                      test::layer(2048, 264).group(64).sym().v2().desc_act().random_seed(142)}) {
-    INFO(test::describe(spec));
-    const test::DeviceLayer layer(test::make_layer(spec));
-    const int k = spec.k, n = spec.n;
-    Dispatcher d;
-    REQUIRE(Dispatcher::create(layer.weights, options, &d).ok());
-    REQUIRE(d.rows_of_k_per_block() > 0);
-    Workspace ws(d.workspace_bytes());
+  // Long K over few columns (several K blocks even at M = 1), and an act-order layer; fp16 and bf16.
+  for (const ElementType dtype : {ElementType::kFp16, ElementType::kBf16})
+    for (const test::LayerSpec& spec : {test::layer(4096, 520).group(128).asym().v1().random_seed(141),
+                                        test::layer(2048, 264).group(64).sym().v2().desc_act().random_seed(142)}) {
+      INFO(test::describe(spec) << ", " << element_name(dtype));
+      DispatchOptions options;
+      options.batch_invariant = true;
+      options.max_m = 600;
+      options.dtype = dtype;
+      const ref::ElementDecoder decode = test::decoder(dtype);
+      const test::DeviceLayer layer(test::make_layer(spec));
+      const int k = spec.k, n = spec.n;
+      Dispatcher d;
+      REQUIRE(Dispatcher::create(layer.weights, options, &d).ok());
+      REQUIRE(d.rows_of_k_per_block() > 0);
+      Workspace ws(d.workspace_bytes());
 
-    // The rows under watch, each computed alone (M = 1).
-    constexpr int kWatched = 3;
-    const std::vector<std::uint16_t> watched = test::random_activations(kWatched, k, 143);
-    std::vector<std::vector<std::uint16_t>> alone(kWatched);
-    for (int i = 0; i < kWatched; ++i) {
-      const test::DeviceArray<std::uint16_t> a(
-          std::vector<std::uint16_t>(watched.begin() + static_cast<std::ptrdiff_t>(i) * k,
-                                     watched.begin() + static_cast<std::ptrdiff_t>(i + 1) * k));
-      const DispatchResult r = run_call(d, layer.weights, 1, a, ws);
-      REQUIRE(r.status.ok());
-      alone[i] = r.c;
-      const ref::ErrorReport e = ref::compare(
-          r.c.data(), 1, n, 0,
-          ref::gemm(1, n, k, watched.data() + static_cast<std::ptrdiff_t>(i) * k, 0, ref::dequantize(layer.host)));
-      CHECK(e.non_finite == 0);
-      CHECK(e.relative < 5e-3);
-    }
-    DispatchPlan first;
-    REQUIRE(d.plan(1, &first).ok());
-    INFO("kernel " << first.kernel_name << ", rows of K per block " << d.rows_of_k_per_block() << ", K blocks "
-                   << first.plan.grid_z);
-
-    // Inside batches of M = 2 .. 600 (across the 16 / 32 / 64-row blocks and the 256-row launches), at random
-    // positions among random rows; once with the other rows 100x larger.
-    std::mt19937 rng(144);
-    int batches = 0;
-    for (const int m : {2, 3, 4, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 128, 200, 255, 256, 257, 600}) {
-      for (const float other_scale : {1.0f, 100.0f}) {
-        if (other_scale != 1.0f && m != 65 && m != 257) continue;
-        std::vector<std::uint16_t> a = test::random_activations(m, k, 1000 + m);
-        if (other_scale != 1.0f)
-          for (auto& x : a) x = ref::float_to_half_bits(other_scale * ref::half_bits_to_float(x));
-        std::vector<int> rows(m);
-        std::iota(rows.begin(), rows.end(), 0);
-        std::shuffle(rows.begin(), rows.end(), rng);
-        const int placed = std::min(kWatched, m);
-        for (int i = 0; i < placed; ++i)
-          std::copy(watched.begin() + static_cast<std::ptrdiff_t>(i) * k,
-                    watched.begin() + static_cast<std::ptrdiff_t>(i + 1) * k,
-                    a.begin() + static_cast<std::ptrdiff_t>(rows[i]) * k);
-        const test::DeviceArray<std::uint16_t> a_device(a);
-        const DispatchResult r = run_call(d, layer.weights, m, a_device, ws);
-        INFO("M = " << m << " (other rows x" << other_scale << "), " << r.plan.launches << " launch(es)");
+      // The rows under watch, each computed alone (M = 1).
+      constexpr int kWatched = 3;
+      const std::vector<std::uint16_t> watched = test::random_activations(kWatched, k, 143, dtype);
+      std::vector<std::vector<std::uint16_t>> alone(kWatched);
+      for (int i = 0; i < kWatched; ++i) {
+        const test::DeviceArray<std::uint16_t> a(
+            std::vector<std::uint16_t>(watched.begin() + static_cast<std::ptrdiff_t>(i) * k,
+                                       watched.begin() + static_cast<std::ptrdiff_t>(i + 1) * k));
+        const DispatchResult r = run_call(d, layer.weights, 1, a, ws);
         REQUIRE(r.status.ok());
-        CHECK(r.plan.kernel == first.kernel);
-        CHECK(r.plan.plan.rows_of_k_per_block == d.rows_of_k_per_block());
-        CHECK(r.workspace_nonzero == 0);
-        for (int i = 0; i < placed; ++i) {
-          INFO("watched row " << i << " at position " << rows[i]);
-          const std::vector<std::uint16_t> got(r.c.begin() + static_cast<std::ptrdiff_t>(rows[i]) * n,
-                                               r.c.begin() + static_cast<std::ptrdiff_t>(rows[i] + 1) * n);
-          CHECK(got == alone[i]);
-        }
-        ++batches;
+        alone[i] = r.c;
+        const ref::ErrorReport e = ref::compare(r.c.data(), 1, n, 0,
+                                                ref::gemm(1, n, k, watched.data() + static_cast<std::ptrdiff_t>(i) * k,
+                                                          0, ref::dequantize(layer.host), decode),
+                                                decode);
+        CHECK(e.non_finite == 0);
+        CHECK(e.relative < (dtype == ElementType::kBf16 ? 4.0 / 256 : 5e-3));
       }
+      DispatchPlan first;
+      REQUIRE(d.plan(1, &first).ok());
+      INFO("kernel " << first.kernel_name << ", rows of K per block " << d.rows_of_k_per_block() << ", K blocks "
+                     << first.plan.grid_z);
+
+      // Inside batches of M = 2 .. 600 (across the 16 / 32 / 64-row blocks and the 256-row launches), at random
+      // positions among random rows; once with the other rows 100x larger.
+      std::mt19937 rng(144);
+      int batches = 0;
+      for (const int m : {2, 3, 4, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 128, 200, 255, 256, 257, 600}) {
+        for (const float other_scale : {1.0f, 100.0f}) {
+          if (other_scale != 1.0f && m != 65 && m != 257) continue;
+          std::vector<std::uint16_t> a = test::random_activations(m, k, 1000 + m, dtype);
+          if (other_scale != 1.0f)
+            for (auto& x : a)
+              x = dtype == ElementType::kBf16 ? ref::float_to_bf16_bits(other_scale * ref::bf16_bits_to_float(x))
+                                              : ref::float_to_half_bits(other_scale * ref::half_bits_to_float(x));
+          std::vector<int> rows(m);
+          std::iota(rows.begin(), rows.end(), 0);
+          std::shuffle(rows.begin(), rows.end(), rng);
+          const int placed = std::min(kWatched, m);
+          for (int i = 0; i < placed; ++i)
+            std::copy(watched.begin() + static_cast<std::ptrdiff_t>(i) * k,
+                      watched.begin() + static_cast<std::ptrdiff_t>(i + 1) * k,
+                      a.begin() + static_cast<std::ptrdiff_t>(rows[i]) * k);
+          const test::DeviceArray<std::uint16_t> a_device(a);
+          const DispatchResult r = run_call(d, layer.weights, m, a_device, ws);
+          INFO("M = " << m << " (other rows x" << other_scale << "), " << r.plan.launches << " launch(es)");
+          REQUIRE(r.status.ok());
+          CHECK(r.plan.kernel == first.kernel);
+          CHECK(r.plan.plan.rows_of_k_per_block == d.rows_of_k_per_block());
+          CHECK(r.workspace_nonzero == 0);
+          for (int i = 0; i < placed; ++i) {
+            INFO("watched row " << i << " at position " << rows[i]);
+            const std::vector<std::uint16_t> got(r.c.begin() + static_cast<std::ptrdiff_t>(rows[i]) * n,
+                                                 r.c.begin() + static_cast<std::ptrdiff_t>(rows[i] + 1) * n);
+            CHECK(got == alone[i]);
+          }
+          ++batches;
+        }
+      }
+      CHECK(batches == 24);
+      // A second Dispatcher of the same layer and options fixes the same split (the split is a function of the layer,
+      // the options and the device).
+      Dispatcher again;
+      REQUIRE(Dispatcher::create(layer.weights, options, &again).ok());
+      CHECK(again.rows_of_k_per_block() == d.rows_of_k_per_block());
     }
-    CHECK(batches == 24);
-    // A second Dispatcher of the same layer and options fixes the same split (the split is a function of the layer,
-    // the options and the device).
-    Dispatcher again;
-    REQUIRE(Dispatcher::create(layer.weights, options, &again).ok());
-    CHECK(again.rows_of_k_per_block() == d.rows_of_k_per_block());
-  }
 }
 
 TEST_CASE("deterministic: the same bits every run; across SM counts only with a fixed K split", "[gpu][determinism]") {
@@ -563,35 +649,38 @@ TEST_CASE("K blocks that cancel: fp32 throughout stays finite where fp16 partial
                                                  << " outputs, relative error " << e.relative);
 }
 
-TEST_CASE("presets::Auto: launch<presets::Auto> with the workspace it asks for", "[gpu][dispatcher]") {
+TEST_CASE("presets::Auto: launch<presets::Auto> with the workspace it asks for, fp16 and bf16", "[gpu][dispatcher]") {
   OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
   const test::DeviceLayer layer(test::make_layer(test::layer(2048, 520).group(128).asym().v2().random_seed(181)));
   const std::vector<double> w = ref::dequantize(layer.host);
-  for (const int m : {0, 1, 5, 64, 300}) {
-    const std::vector<std::uint16_t> a = test::random_activations(std::max(m, 1), layer.host.k, 182 + m);
-    const test::DeviceArray<std::uint16_t> a_device(a);
-    test::DeviceArray<std::uint16_t> c(
-        std::vector<std::uint16_t>(static_cast<std::size_t>(std::max(m, 1)) * layer.host.n, test::kPoison));
-    GemmProblem p = layer.problem();
-    p.m = m;
-    p.a = reinterpret_cast<const half*>(a_device.get());
-    p.c = reinterpret_cast<half*>(c.get());
-    CHECK(validate<presets::Auto>(p).ok());
-    std::size_t bytes = 0;
-    REQUIRE(workspace_bytes<presets::Auto>(p, &bytes).ok());
-    Workspace ws(bytes);
-    INFO("M = " << m << ", workspace " << bytes);
-    REQUIRE(launch<presets::Auto>(p, ws.buffer.get(), ws.bytes, nullptr).ok());
-    OPT4GPTQ_CHECK_RUNTIME(platform::device_synchronize());
-    CHECK(ws.nonzero() == 0);
-    if (m == 0) continue;
-    const std::vector<std::uint16_t> out = c.download();
-    const ref::ErrorReport e =
-        ref::compare(out.data(), m, layer.host.n, 0, ref::gemm(m, layer.host.n, layer.host.k, a.data(), 0, w));
-    CHECK(e.non_finite == 0);
-    CHECK(e.relative < 5e-3);
-    if (bytes > 0) CHECK(launch<presets::Auto>(p, nullptr, 0, nullptr).code == StatusCode::kNullPointer);
-  }
+  for (const ElementType dtype : {ElementType::kFp16, ElementType::kBf16})
+    for (const int m : {0, 1, 5, 64, 300}) {
+      const std::vector<std::uint16_t> a = test::random_activations(std::max(m, 1), layer.host.k, 182 + m, dtype);
+      const test::DeviceArray<std::uint16_t> a_device(a);
+      test::DeviceArray<std::uint16_t> c(
+          std::vector<std::uint16_t>(static_cast<std::size_t>(std::max(m, 1)) * layer.host.n, test::poison_for(dtype)));
+      GemmProblem p = layer.problem();
+      p.m = m;
+      p.a = a_device.get();
+      p.c = c.get();
+      p.dtype = dtype;
+      CHECK(validate<presets::Auto>(p).ok());
+      std::size_t bytes = 0;
+      REQUIRE(workspace_bytes<presets::Auto>(p, &bytes).ok());
+      Workspace ws(bytes);
+      INFO("M = " << m << " (" << element_name(dtype) << "), workspace " << bytes);
+      REQUIRE(launch<presets::Auto>(p, ws.buffer.get(), ws.bytes, nullptr).ok());
+      OPT4GPTQ_CHECK_RUNTIME(platform::device_synchronize());
+      CHECK(ws.nonzero() == 0);
+      if (m == 0) continue;
+      const std::vector<std::uint16_t> out = c.download();
+      const ref::ErrorReport e = ref::compare(
+          out.data(), m, layer.host.n, 0,
+          ref::gemm(m, layer.host.n, layer.host.k, a.data(), 0, w, test::decoder(dtype)), test::decoder(dtype));
+      CHECK(e.non_finite == 0);
+      CHECK(e.relative < (dtype == ElementType::kBf16 ? 4.0 / 256 : 5e-3));  // bf16: as in the bf16 dispatcher case
+      if (bytes > 0) CHECK(launch<presets::Auto>(p, nullptr, 0, nullptr).code == StatusCode::kNullPointer);
+    }
 }
 
 TEST_CASE("one workspace serves two layers and every kernel in sequence, left zero by each", "[gpu][dispatcher]") {

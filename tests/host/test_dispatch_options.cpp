@@ -125,6 +125,11 @@ TEST_CASE("check_dispatch_options names the field at fault", "[host][dispatch]")
   o.accumulation = static_cast<Accumulation>(7);
   CHECK(names(check_dispatch_options(o), "options.accumulation"));
   CHECK(check_dispatch_options(o).code == StatusCode::kInvalidArgument);
+  o = DispatchOptions{};
+  o.dtype = static_cast<ElementType>(5);
+  CHECK(names(check_dispatch_options(o), "options.dtype"));
+  o.dtype = ElementType::kBf16;
+  CHECK(check_dispatch_options(o).ok());
 }
 
 TEST_CASE("meets_options: accumulation, determinism, batch invariance", "[host][dispatch]") {
@@ -204,6 +209,48 @@ TEST_CASE("the H200's choice under each option", "[host][dispatch]") {
     CHECK(choose(invariant, m, kLargeLayer) == KernelChoice::kTensorCoreDeterministic);
     CHECK(choose(invariant, m, kSmallLayer, true) == KernelChoice::kTensorCoreDeterministic);
   }
+}
+
+TEST_CASE("bf16 calls: the kernels with a bf16 build, Decode's promise in fp32", "[host][dispatch][bf16]") {
+  // What host/dispatch_kernels.hpp builds for bf16 (a GPU header; its static_assert keeps the two in step): every kernel
+  // but the paper's fp16-chain ones.
+  constexpr KernelSet kBf16Built = KernelSet::all()
+                                       .without(KernelChoice::kBaseline)
+                                       .without(KernelChoice::kOpt4Gptq)
+                                       .without(KernelChoice::kDeterministic);
+  DispatchOptions bf16;
+  bf16.dtype = ElementType::kBf16;
+  // Decode's bf16 build has fp32 products: strict fp32 options keep it (its fp16 build's range-scaled partials do not).
+  CHECK(kernel_info(KernelChoice::kDecode, ElementType::kBf16).accumulation == Accumulation::kFp32);
+  CHECK(kernel_info(KernelChoice::kDecode, ElementType::kFp16).accumulation == Accumulation::kFp16RangeScaled);
+  DispatchOptions strict_fp16;
+  strict_fp16.accumulation = Accumulation::kFp32;
+  DispatchOptions strict_bf16 = strict_fp16;
+  strict_bf16.dtype = ElementType::kBf16;
+  CHECK_FALSE(meets_options(KernelChoice::kDecode, strict_fp16));
+  CHECK(meets_options(KernelChoice::kDecode, strict_bf16));
+  CHECK_FALSE(meets_options(KernelChoice::kTensorCore, strict_bf16));  // K blocks meet through bf16 atomics
+
+  const auto& t = dispatch::table_for(kH200);
+  const KernelSet runnable = runnable_kernels(kBf16Built, kH200);
+  DispatchOptions fast = bf16;  // even with every accumulation allowed, no rule may name a kernel without a bf16 build
+  fast.accumulation = Accumulation::kFp16Partials;
+  for (const DispatchOptions& o : {bf16, fast, strict_bf16}) {
+    for (const int m : {1, 2, 3, 4, 8, 16, 32, 64, 128, 256, 1024, 4096})
+      for (const std::int64_t bytes : {kSmallLayer, kLargeLayer})
+        for (const bool act_order : {false, true}) {
+          INFO("M = " << m << ", " << bytes << " bytes, act-order " << act_order);
+          CHECK(kBf16Built.contains(choose_kernel(t, o, runnable, m, bytes, act_order)));
+        }
+  }
+  // Where the fp16 choice has a bf16 build, bf16 takes the same kernel (the table's measurement is of fp16).
+  CHECK(choose_kernel(t, bf16, runnable, 1, kLargeLayer, false) == KernelChoice::kDecode);
+  CHECK(choose_kernel(t, bf16, runnable, 64, kLargeLayer, false) == KernelChoice::kTensorCorePipelined);
+  CHECK(choose_kernel(t, bf16, runnable, 4096, kLargeLayer, false) == KernelChoice::kDequantCublas);
+  // Where it is a paper kernel (fp16 partials allowed), the next rule for the same calls decides.
+  CHECK(choose_kernel(t, fast, runnable_kernels(KernelSet::all(), kH200), 1, kLargeLayer, false) ==
+        KernelChoice::kBaseline);
+  CHECK(choose_kernel(t, fast, runnable, 1, kLargeLayer, false) == KernelChoice::kDecode);
 }
 
 TEST_CASE("AMD: gfx906 runs the SIMT kernels, gfx90a the MFMA ones where the build has them", "[host][dispatch]") {

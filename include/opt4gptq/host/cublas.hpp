@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// The dense fp16 GEMM of the prefill path, from cuBLAS (NVIDIA, when the program is built with
+/// The dense fp16 or bf16 GEMM of the prefill path, from cuBLAS (NVIDIA, when the program is built with
 /// `OPT4GPTQ_WITH_CUBLAS=1`, which CMake's opt4gptq target defines for CUDA sources when the option of that name is
 /// on, and links CUDA::cublas). One cuBLAS handle per device and host thread, created on first use and destroyed when
 /// the thread ends; every call sets the caller's stream on it. Without cuBLAS this header declares nothing, and the
@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "../detail/checks.hpp"
+#include "../element.hpp"
 #include "../platform.hpp"
 #include "../status.hpp"
 #include "device_info.hpp"
@@ -66,17 +67,21 @@ inline Status cublas_handle(int device, cublasHandle_t* handle) {
 
 }  // namespace detail
 
-/// `C[m][n] = A[m][k] · W[k][n]`, all fp16 and row-major (row strides lda, ldw, ldc in halves), accumulated in fp32
-/// (CUBLAS_COMPUTE_32F), on `stream` and the current device. cuBLAS is column-major: the row-major product is the
-/// column-major `Cᵀ (n x m) = Wᵀ (n x k) · Aᵀ (k x m)`, which is the same memory, so nothing is transposed or copied.
-/// The caller checks shapes and pointers; strides and sizes must fit in int (cuBLAS's types).
+/// `C[m][n] = A[m][k] · W[k][n]`, all of element type `dtype` (fp16 or bf16) and row-major (row strides lda, ldw, ldc
+/// in elements), accumulated in fp32 (CUBLAS_COMPUTE_32F), on `stream` and the current device. cuBLAS is
+/// column-major: the row-major product is the column-major `Cᵀ (n x m) = Wᵀ (n x k) · Aᵀ (k x m)`, which is the same
+/// memory, so nothing is transposed or copied. The caller checks shapes and pointers; strides and sizes must fit in
+/// int (cuBLAS's types).
 /// @ingroup host_api
-inline Status cublas_gemm_f16(int m, int n, int k, const half* a, std::int64_t lda, const half* w, std::int64_t ldw,
-                              half* c, std::int64_t ldc, platform::stream_t stream) {
+inline Status cublas_gemm(int m, int n, int k, const void* a, std::int64_t lda, const void* w, std::int64_t ldw,
+                          void* c, std::int64_t ldc, ElementType dtype, platform::stream_t stream) {
   constexpr std::int64_t kIntMax = 0x7fffffff;
-  if (lda > kIntMax) return detail::invalid("problem.lda: past 2^31 - 1 halves (cuBLAS takes int strides)");
-  if (ldw > kIntMax) return detail::invalid("ldw: past 2^31 - 1 halves (cuBLAS takes int strides)");
-  if (ldc > kIntMax) return detail::invalid("problem.ldc: past 2^31 - 1 halves (cuBLAS takes int strides)");
+  if (lda > kIntMax) return detail::invalid("problem.lda: past 2^31 - 1 elements (cuBLAS takes int strides)");
+  if (ldw > kIntMax) return detail::invalid("ldw: past 2^31 - 1 elements (cuBLAS takes int strides)");
+  if (ldc > kIntMax) return detail::invalid("problem.ldc: past 2^31 - 1 elements (cuBLAS takes int strides)");
+  if (dtype != ElementType::kFp16 && dtype != ElementType::kBf16)
+    return detail::invalid("dtype: not an ElementType (ElementType::kFp16 or ElementType::kBf16)");
+  const cudaDataType_t type = dtype == ElementType::kBf16 ? CUDA_R_16BF : CUDA_R_16F;
   int device = 0;
   const platform::native_error_t e = platform::current_device(&device);
   if (e != platform::kNativeSuccess) return detail::runtime_error(e);
@@ -86,11 +91,18 @@ inline Status cublas_gemm_f16(int m, int n, int k, const half* a, std::int64_t l
   cublasStatus_t status = cublasSetStream(handle, stream);
   if (status != CUBLAS_STATUS_SUCCESS) return detail::cublas_error(status);
   const float alpha = 1.0f, beta = 0.0f;
-  status = cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &alpha, w, CUDA_R_16F, static_cast<int>(ldw), a,
-                        CUDA_R_16F, static_cast<int>(lda), &beta, c, CUDA_R_16F, static_cast<int>(ldc),
-                        CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  status = cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &alpha, w, type, static_cast<int>(ldw), a, type,
+                        static_cast<int>(lda), &beta, c, type, static_cast<int>(ldc), CUBLAS_COMPUTE_32F,
+                        CUBLAS_GEMM_DEFAULT);
   if (status != CUBLAS_STATUS_SUCCESS) return detail::cublas_error(status);
   return Status::success();
+}
+
+/// cublas_gemm() in fp16.
+/// @ingroup host_api
+inline Status cublas_gemm_f16(int m, int n, int k, const half* a, std::int64_t lda, const half* w, std::int64_t ldw,
+                              half* c, std::int64_t ldc, platform::stream_t stream) {
+  return cublas_gemm(m, n, k, a, lda, w, ldw, c, ldc, ElementType::kFp16, stream);
 }
 
 OPT4GPTQ_NAMESPACE_END

@@ -1,8 +1,9 @@
 #pragma once
 /// @file
-/// DequantCublas: the prefill path (M in the hundreds to thousands) as a kernel the dispatcher can choose. The
-/// layer's weights are dequantized to dense fp16 `W[k][n]` in the caller's workspace (host/dequantize.hpp), cuBLAS
-/// multiplies (host/cublas.hpp: fp16 in and out, fp32 accumulation), and the workspace is cleared again: the library's
+/// DequantCublas: the prefill path (M in the hundreds to thousands) as a kernel the dispatcher can choose, for fp16
+/// and bf16 calls alike (the call's dtype decides at run time: both halves are one kernel launch or cuBLAS call
+/// either way). The layer's weights are dequantized to dense `W[k][n]` of the call's type in the caller's workspace
+/// (host/dequantize.hpp), cuBLAS multiplies (host/cublas.hpp: fp16 or bf16 in and out, fp32 accumulation), and the workspace is cleared again: the library's
 /// workspace contract is that every launch leaves it all zero (the deterministic kernels' split-K counters, which
 /// another call may place where W was, must start at zero), so one workspace serves every layer and kernel in
 /// sequence. The clearing writes the k·n·2 bytes of W once more: about a third of the path's memory traffic beside
@@ -32,13 +33,13 @@ OPT4GPTQ_NAMESPACE_BEGIN
 
 /// @ingroup host_api
 /// The prefill path as a dispatcher kernel (host/dispatch_kernels.hpp's interface): dequantize into the workspace,
-/// then cuBLAS on the caller's stream.
+/// then cuBLAS on the caller's stream. Listed in the dispatcher's fp16 and bf16 kernel lists.
 struct DequantCublas {
   static constexpr KernelChoice kChoice = KernelChoice::kDequantCublas;
   /// The workspace's alignment (W's rows start 256-byte aligned whatever n, as cuBLAS prefers).
   static constexpr std::size_t kAlign = 256;
 
-  /// Workspace for the dense weights of a layer: k x n halves, rounded up to kAlign.
+  /// Workspace for the dense weights of a layer: k x n 16-bit elements, rounded up to kAlign.
   static constexpr std::size_t workspace_bytes(const QuantizedWeights& w) {
     return (static_cast<std::size_t>(w.k) * static_cast<std::size_t>(w.n) * 2 + kAlign - 1) / kAlign * kAlign;
   }
@@ -47,15 +48,13 @@ struct DequantCublas {
   static Status validate(const GemmProblem& p) {
     Status s = check_problem(p);
     if (!s.ok()) return s;
-    s = detail::check_element(p.dtype, ElementType::kFp16);  // the fp16 GEMM of cuBLAS (cublas.hpp)
-    if (!s.ok()) return s;
     const QuantizedWeights& w = *p.weights;
     // W goes to the workspace, which is not known yet: check the layer's side of the layout here.
     s = detail::check_dequantize_layout(w, nullptr, w.n);
     if (!s.ok()) return s;
     constexpr std::int64_t kIntMax = 0x7fffffff;
-    if (p.lda_or_dense() > kIntMax) return detail::invalid("problem.lda: past 2^31 - 1 halves (cuBLAS takes int)");
-    if (p.ldc_or_dense() > kIntMax) return detail::invalid("problem.ldc: past 2^31 - 1 halves (cuBLAS takes int)");
+    if (p.lda_or_dense() > kIntMax) return detail::invalid("problem.lda: past 2^31 - 1 elements (cuBLAS takes int)");
+    if (p.ldc_or_dense() > kIntMax) return detail::invalid("problem.ldc: past 2^31 - 1 elements (cuBLAS takes int)");
     return Status::success();
   }
 
@@ -86,16 +85,15 @@ struct DequantCublas {
       return detail::invalid("plan: made for another problem shape (m, n, k or act-order differ); plan this problem");
     if (p.m == 0) return Status::success();
     if (workspace == nullptr)
-      return detail::null("workspace: null, and the prefill path needs one (the dense weights: k x n halves)");
+      return detail::null("workspace: null, and the prefill path needs one (the dense weights: k x n elements)");
     if (bytes < plan.workspace_bytes)
       return Status::error(StatusCode::kWorkspaceTooSmall,
-                           "workspace_bytes: smaller than the prefill path needs (k x n halves, rounded up to 256)");
+                           "workspace_bytes: smaller than the prefill path needs (k x n elements, rounded up to 256)");
     if (!detail::aligned_to(workspace, 16)) return detail::misaligned("workspace: must be 16-byte aligned");
-    half* dense = static_cast<half*>(workspace);
-    s = dequantize(w, dense, w.n, stream);
+    void* dense = workspace;
+    s = dequantize(w, dense, w.n, p.dtype, stream);
     if (!s.ok()) return s;
-    s = cublas_gemm_f16(p.m, w.n, w.k, static_cast<const half*>(p.a), p.lda_or_dense(), dense, w.n,
-                        static_cast<half*>(p.c), p.ldc_or_dense(), stream);
+    s = cublas_gemm(p.m, w.n, w.k, p.a, p.lda_or_dense(), dense, w.n, p.c, p.ldc_or_dense(), p.dtype, stream);
     // Cleared whether the GEMM was enqueued or not: the next call on this workspace may need zeros where W is.
     const platform::native_error_t e =
         platform::memset_2d_async(dense, plan.workspace_bytes, plan.workspace_bytes, 1, stream);

@@ -1,6 +1,6 @@
 #pragma once
 /// @file
-/// dequantize(): a layer's dense fp16 weights `W[k][n]`, rows in the original order (act-order layers un-permuted),
+/// dequantize(): a layer's dense fp16 or bf16 weights `W[k][n]`, rows in the original order (act-order layers un-permuted),
 /// on the caller's stream. The first step of the prefill path (host/dequant_cublas.hpp), and a tool for engines that
 /// want the dense weights for a GEMM of their own.
 /// @ingroup host_api
@@ -9,6 +9,7 @@
 
 #include "../codec/int4.hpp"
 #include "../detail/checks.hpp"
+#include "../element.hpp"
 #include "../kernel/dequantize.hpp"
 #include "../kernel/params.hpp"
 #include "../platform.hpp"
@@ -22,7 +23,7 @@ namespace detail {
 
 /// The checks of dequantize() once its arguments are known to be non-null and the layer valid: the widths the kernel
 /// loads and stores with. The messages name the argument.
-inline Status check_dequantize_layout(const QuantizedWeights& w, const half* out, std::int64_t ldw) {
+inline Status check_dequantize_layout(const QuantizedWeights& w, const void* out, std::int64_t ldw) {
   if (!aligned_to(w.packed(), 16))
     return misaligned("weights.qweight: must be 16-byte aligned (one load reads 4 columns of a packed row)");
   if (w.ldq_or_dense() % 4 != 0) return misaligned("weights.ldq: must be a multiple of 4 (16-byte rows of 4 words)");
@@ -44,16 +45,20 @@ inline Status check_dequantize_layout(const QuantizedWeights& w, const half* out
 
 }  // namespace detail
 
-/// Writes `W[r][c] = fp16(scale[g][c] · (q[r][c] - z[g][c]))` for every row r < k and column c < n of the layer into
-/// `out` (device memory, row stride `ldw` halves, 0 = n), rows in the original order: with act-order, row r of W is
-/// the checkpoint's row r (the prepared layout's permutation undone). q - z is exact; the product is rounded once to
-/// fp16, as the matrix-core mainloop rounds its weights. An act-order layout whose g_idx was invalid (or a view of
-/// another layout) gives a W of NaN. Asynchronous on `stream`; the layer's views (row and column shards through the
-/// strides) are read as the GEMM reads them.
+/// Writes `W[r][c] = T(scale[g][c] · (q[r][c] - z[g][c]))` for every row r < k and column c < n of the layer into
+/// `out` (device memory of element type `dtype` = T, fp16 or bf16; row stride `ldw` elements, 0 = n), rows in the
+/// original order: with act-order, row r of W is the checkpoint's row r (the prepared layout's permutation undone).
+/// q - z is exact; the product is rounded once to T (fp16: one fp16 multiply; bf16: the exact fp32 product rounded to
+/// nearest even), as the matrix-core mainloop of that type rounds its weights. An act-order layout whose g_idx was
+/// invalid (or a view of another layout) gives a W of NaN. Asynchronous on `stream`; the layer's views (row and column
+/// shards through the strides) are read as the GEMM reads them.
 /// @ingroup host_api
-inline Status dequantize(const QuantizedWeights& weights, half* out, std::int64_t ldw, platform::stream_t stream) {
+inline Status dequantize(const QuantizedWeights& weights, void* out, std::int64_t ldw, ElementType dtype,
+                         platform::stream_t stream) {
   Status s = check_weights(weights);
   if (!s.ok()) return s;
+  if (dtype != ElementType::kFp16 && dtype != ElementType::kBf16)
+    return detail::invalid("dtype: not an ElementType (ElementType::kFp16 or ElementType::kBf16)");
   if (out == nullptr) return detail::null("out: null");
   if (ldw == 0) ldw = weights.n;
   if (ldw < weights.n) return detail::invalid("ldw: must be >= n (or 0 for dense rows)");
@@ -67,7 +72,7 @@ inline Status dequantize(const QuantizedWeights& weights, half* out, std::int64_
   p.ldz = weights.ldz_or_dense();
   p.scales = weights.scales;
   p.lds = weights.lds_or_dense();
-  p.c = out;
+  p.c = static_cast<half*>(out);  // 16-bit elements of `dtype` (the kernel writes them as bits)
   p.ldc = ldw;
   p.n = weights.n;
   p.k_rows = weights.packed_rows();
@@ -84,13 +89,24 @@ inline Status dequantize(const QuantizedWeights& weights, half* out, std::int64_
   const int words = p.k_rows / 8;
   const dim3 grid((quads + kDequantizeThreads - 1) / kDequantizeThreads,
                   words < detail::kMaxGridYZ ? words : detail::kMaxGridYZ);
-  if (weights.act_order)
-    dequantize_kernel<CodecInt4, true><<<grid, kDequantizeThreads, 0, stream>>>(p);
+  const bool bf16 = dtype == ElementType::kBf16;
+  if (weights.act_order && bf16)
+    dequantize_kernel<CodecInt4, true, ElementBf16><<<grid, kDequantizeThreads, 0, stream>>>(p);
+  else if (weights.act_order)
+    dequantize_kernel<CodecInt4, true, ElementFp16><<<grid, kDequantizeThreads, 0, stream>>>(p);
+  else if (bf16)
+    dequantize_kernel<CodecInt4, false, ElementBf16><<<grid, kDequantizeThreads, 0, stream>>>(p);
   else
-    dequantize_kernel<CodecInt4, false><<<grid, kDequantizeThreads, 0, stream>>>(p);
+    dequantize_kernel<CodecInt4, false, ElementFp16><<<grid, kDequantizeThreads, 0, stream>>>(p);
   const platform::native_error_t e = platform::last_error();
   if (e != platform::kNativeSuccess) return detail::launch_failed(e);
   return Status::success();
+}
+
+/// dequantize() into fp16 (`out` of `half`).
+/// @ingroup host_api
+inline Status dequantize(const QuantizedWeights& weights, half* out, std::int64_t ldw, platform::stream_t stream) {
+  return dequantize(weights, out, ldw, ElementType::kFp16, stream);
 }
 
 OPT4GPTQ_NAMESPACE_END

@@ -78,14 +78,14 @@ class Dispatcher {
     d.options_ = options;
     d.device_ = device;
     d.table_ = &dispatch::table_for(device.arch);
-    d.runnable_ = runnable_kernels(built_kernels(), device.arch);
+    d.runnable_ = runnable_kernels(built_kernels(options.dtype), device.arch);
     d.weight_bytes_ = layer_weight_bytes(weights.k, weights.n, weights.groups());
     d.split_.rows_of_k_per_block = options.rows_of_k_per_block;
     if (options.batch_invariant && options.rows_of_k_per_block == 0) {
       // The split the scheduler chooses for M = 1 on this device, kept for every M: decode keeps its speed, and
       // larger M runs the same K blocks (fp32 partials in the workspace, added in K order).
       Plan one;
-      s = with_kernel(d.kernel_for(1), [&](auto kernel) {
+      s = with_kernel(d.kernel_for(1), options.dtype, [&](auto kernel) {
         return decltype(kernel)::plan_shape(1, d.weights_, d.device_, PlanOptions{}, &one);
       });
       if (!s.ok()) return s;
@@ -173,7 +173,7 @@ class Dispatcher {
     d.rows_per_launch = chunked && m > kFixedSplitRowsPerLaunch ? kFixedSplitRowsPerLaunch : m;
     d.launches = (m + d.rows_per_launch - 1) / d.rows_per_launch;
     const int last_rows = m - (d.launches - 1) * d.rows_per_launch;
-    const Status s = with_kernel(d.kernel, [&](auto kernel) {
+    const Status s = with_kernel(d.kernel, options_.dtype, [&](auto kernel) {
       using Kernel = decltype(kernel);
       Status planned = Kernel::plan_shape(d.rows_per_launch, weights_, device_, split_, &d.plan);
       if (!planned.ok()) return planned;
@@ -195,9 +195,13 @@ class Dispatcher {
     if (!ready_) return detail::invalid("dispatcher: not created (Dispatcher::create)");
     Status s = check_problem(problem);
     if (!s.ok()) return s;
-    // Every kernel of the dispatch tables is an fp16 kernel (bf16 calls take a bf16 preset directly, for now).
-    s = detail::check_element(problem.dtype, ElementType::kFp16);
-    if (!s.ok()) return s;
+    if (problem.dtype != options_.dtype)
+      return Status::error(StatusCode::kUnsupported,
+                           problem.dtype == ElementType::kBf16
+                               ? "problem.dtype: bf16, but the Dispatcher was created for fp16 calls "
+                                 "(DispatchOptions::dtype = ElementType::kBf16 creates one for bf16)"
+                               : "problem.dtype: fp16, but the Dispatcher was created for bf16 calls "
+                                 "(DispatchOptions::dtype)");
     const QuantizedWeights& w = *problem.weights;
     if (w.k != weights_.k || w.n != weights_.n || w.groups() != weights_.groups() ||
         w.packed_rows() != weights_.packed_rows() || (w.act_order != nullptr) != (weights_.act_order != nullptr))
@@ -218,7 +222,7 @@ class Dispatcher {
         return Status::error(StatusCode::kWorkspaceTooSmall,
                              "workspace_bytes: smaller than this call needs (allocate Dispatcher::workspace_bytes())");
     }
-    return with_kernel(plan.kernel, [&](auto kernel) {
+    return with_kernel(plan.kernel, options_.dtype, [&](auto kernel) {
       using Kernel = decltype(kernel);
       for (int i = 0; i < plan.launches; ++i) {
         const bool last = i + 1 == plan.launches;
@@ -268,10 +272,12 @@ inline Status auto_plan(const GemmProblem& p, KernelChoice* kernel, Plan* plan) 
   s = current_device_info(&device);
   if (!s.ok()) return s;
   const QuantizedWeights& w = *p.weights;
+  DispatchOptions options;
+  options.dtype = p.dtype;
   *kernel =
-      choose_kernel(dispatch::table_for(device.arch), DispatchOptions{}, runnable_kernels(built_kernels(), device.arch),
+      choose_kernel(dispatch::table_for(device.arch), options, runnable_kernels(built_kernels(p.dtype), device.arch),
                     p.m > 0 ? p.m : 1, layer_weight_bytes(w.k, w.n, w.groups()), w.act_order != nullptr);
-  return with_kernel(*kernel, [&](auto k) {
+  return with_kernel(*kernel, p.dtype, [&](auto k) {
     using Kernel = decltype(k);
     const Status valid = Kernel::validate(p);
     if (!valid.ok()) return valid;
@@ -311,7 +317,7 @@ inline Status launch<presets::Auto>(const GemmProblem& problem, void* workspace,
   Plan plan;
   const Status s = detail::auto_plan(problem, &kernel, &plan);
   if (!s.ok()) return s;
-  return with_kernel(kernel,
+  return with_kernel(kernel, problem.dtype,
                      [&](auto k) { return decltype(k)::launch(plan, problem, workspace, workspace_bytes, stream); });
 }
 

@@ -1,16 +1,18 @@
 #pragma once
 /// @file
-/// The dequantize kernel: a layer's packed weights to dense fp16 `W[k][n]` in the original row order, for a dense
-/// GEMM to consume (the prefill path, host/dequant_cublas.hpp; the host call is host/dequantize.hpp). Each thread
-/// takes 4 columns of one packed word (8 rows): one 16-byte load of qweight, the codec's exact q - z, one fp16
-/// multiply by the group's scale (the rounding the matrix-core mainloop applies to its B values), and one 8-byte store
-/// per row. With act-order, row j of the prepared (sorted) layout is row perm[j] of W; padding rows (perm -1) are
+/// The dequantize kernel: a layer's packed weights to dense fp16 or bf16 `W[k][n]` in the original row order, for a
+/// dense GEMM to consume (the prefill path, host/dequant_cublas.hpp; the host call is host/dequantize.hpp). Each
+/// thread takes 4 columns of one packed word (8 rows): one 16-byte load of qweight, the codec's exact q - z, one
+/// multiply by the group's scale rounded once to the element type (the rounding the matrix-core mainloop of that type
+/// applies to its B values: an fp16 multiply; for bf16 an fp32 multiply, exact, then one rounding to bf16), and one
+/// 8-byte store per row. With act-order, row j of the prepared (sorted) layout is row perm[j] of W; padding rows (perm -1) are
 /// skipped, and every original row is some perm[j] once, so all of W is written.
 /// @ingroup kernel
 
 #include <cstdint>
 
 #include "../codec/int4.hpp"
+#include "../element.hpp"
 #include "../platform.hpp"
 #include "../policy/math.hpp"
 #include "act_order_rows.hpp"
@@ -24,9 +26,9 @@ OPT4GPTQ_NAMESPACE_BEGIN
 inline constexpr int kDequantizeThreads = 256;
 
 /// @ingroup kernel
-/// W = dequant(qweight): KernelParams as for a GEMM, with `c` / `ldc` the output W [k][n] (4 columns per 8-byte
-/// store: ldc a multiple of 4) and `m` unused. Grid: x covers the column quads, y strides over the packed words.
-template <class Codec, bool kActOrder>
+/// W = dequant(qweight): KernelParams as for a GEMM, with `c` / `ldc` the output W [k][n] of `Element` (4 columns per
+/// 8-byte store: ldc a multiple of 4) and `m` unused. Grid: x covers the column quads, y strides over the packed words.
+template <class Codec, bool kActOrder, class Element = ElementFp16>
 __global__ static void __launch_bounds__(kDequantizeThreads) dequantize_kernel(const KernelParams p) {
   static_assert(Codec::kRowsPerWord == 8, "dequantize_kernel: a packed word holds 8 rows (CodecInt4)");
   const int col = 4 * static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
@@ -35,7 +37,7 @@ __global__ static void __launch_bounds__(kDequantizeThreads) dequantize_kernel(c
   const int words = p.k_rows / 8;
   if (!in_use.data_valid) {
     // A g_idx entry outside [0, num_groups), or a view of another layout: W is NaN, as the GEMM kernels' outputs.
-    const std::uint32_t nan2 = 0x7E007E00u;
+    const std::uint32_t nan2 = Element::kType == ElementType::kBf16 ? 0x7FC07FC0u : 0x7E007E00u;
     const int rows = kActOrder ? p.act_order_k : p.k_rows;
     for (int w = blockIdx.y; w < rows / 8; w += gridDim.y)
 #pragma unroll
@@ -57,25 +59,45 @@ __global__ static void __launch_bounds__(kDequantizeThreads) dequantize_kernel(c
         (p.qzeros[static_cast<std::int64_t>(group) * p.ldz + col / Codec::kColumnsPerZeroWord] + p.zero_word_offset) >>
         (Codec::kBits * (col % Codec::kColumnsPerZeroWord));
     const std::uint32_t word[4] = {q.x, q.y, q.z, q.w};
-    half2 value[4][4];  // [column][pair]: pairs (row 0, 4) (1, 5) (2, 6) (3, 7), the codec's order
+    if constexpr (Element::kType == ElementType::kBf16) {
+      float value[4][8];  // [column][codec order: rows 0 4 1 5 2 6 3 7], q - z exact, times the scale exact in fp32
 #pragma unroll
-    for (int c = 0; c < 4; ++c) {
-      Codec::template dequant<MathBuiltin>(word[c], Codec::zero_terms(Codec::zero_of(zeros, c)), value[c]);
+      for (int c = 0; c < 4; ++c) {
+        Codec::dequant_bf16(word[c], Codec::zero_terms_bf16(Codec::zero_of(zeros, c)), value[c]);
+        const float scale_c = __low2float(scale[c]);
 #pragma unroll
-      for (int pr = 0; pr < 4; ++pr) value[c][pr] = __hmul2(value[c][pr], scale[c]);
-    }
+        for (int i = 0; i < 8; ++i) value[c][i] *= scale_c;  // |q - z| < 16 times an 11-bit scale: exact
+      }
 #pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      const int row = kActOrder ? p.perm[8 * w + j] : 8 * w + j;
-      if (row < 0) continue;  // act-order padding
-      const int pair = j & 3;
-      const bool high = j >= 4;
-      half h[4];
+      for (int j = 0; j < 8; ++j) {
+        const int row = kActOrder ? p.perm[8 * w + j] : 8 * w + j;
+        if (row < 0) continue;  // act-order padding
+        const int i = 2 * (j & 3) + (j >= 4);
+        const uint2 out = make_uint2(platform::floats_to_bf16x2(value[0][i], value[1][i]),
+                                     platform::floats_to_bf16x2(value[2][i], value[3][i]));
+        *reinterpret_cast<uint2*>(p.c + static_cast<std::int64_t>(row) * p.ldc + col) = out;
+      }
+    } else {
+      half2 value[4][4];  // [column][pair]: pairs (row 0, 4) (1, 5) (2, 6) (3, 7), the codec's order
 #pragma unroll
-      for (int c = 0; c < 4; ++c) h[c] = high ? __high2half(value[c][pair]) : __low2half(value[c][pair]);
-      const uint2 out = make_uint2(platform::bit_cast<std::uint32_t>(__halves2half2(h[0], h[1])),
-                                   platform::bit_cast<std::uint32_t>(__halves2half2(h[2], h[3])));
-      *reinterpret_cast<uint2*>(p.c + static_cast<std::int64_t>(row) * p.ldc + col) = out;
+      for (int c = 0; c < 4; ++c) {
+        Codec::template dequant<MathBuiltin>(word[c], Codec::zero_terms(Codec::zero_of(zeros, c)), value[c]);
+#pragma unroll
+        for (int pr = 0; pr < 4; ++pr) value[c][pr] = __hmul2(value[c][pr], scale[c]);
+      }
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const int row = kActOrder ? p.perm[8 * w + j] : 8 * w + j;
+        if (row < 0) continue;  // act-order padding
+        const int pair = j & 3;
+        const bool high = j >= 4;
+        half h[4];
+#pragma unroll
+        for (int c = 0; c < 4; ++c) h[c] = high ? __high2half(value[c][pair]) : __low2half(value[c][pair]);
+        const uint2 out = make_uint2(platform::bit_cast<std::uint32_t>(__halves2half2(h[0], h[1])),
+                                     platform::bit_cast<std::uint32_t>(__halves2half2(h[2], h[3])));
+        *reinterpret_cast<uint2*>(p.c + static_cast<std::int64_t>(row) * p.ldc + col) = out;
+      }
     }
   }
 }
