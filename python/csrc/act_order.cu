@@ -39,16 +39,16 @@ __global__ void permute_rows_kernel(const std::uint32_t* src, std::int64_t ld_sr
   }
 }
 
-/// One thread per (column of the output, row of M).
+/// One thread per (column of the output, row of M). The elements are moved as bits (fp16 or bf16 alike); `nan_bits` is
+/// the type's quiet NaN.
 __global__ void gather_columns_kernel(const unsigned short* a, std::int64_t lda, const std::int32_t* perm, int m, int k,
-                                      unsigned short* out) {
+                                      unsigned short nan_bits, unsigned short* out) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= k) return;
   const int src = perm[i];
   const bool valid = src >= 0 && src < k;
-  constexpr unsigned short kNaN = 0x7E00;  // fp16 quiet NaN
   for (int r = blockIdx.y; r < m; r += gridDim.y)
-    out[static_cast<std::int64_t>(r) * k + i] = valid ? a[static_cast<std::int64_t>(r) * lda + src] : kNaN;
+    out[static_cast<std::int64_t>(r) * k + i] = valid ? a[static_cast<std::int64_t>(r) * lda + src] : nan_bits;
 }
 
 }  // namespace
@@ -83,12 +83,16 @@ opt4gptq::Status permute_rows(const std::int32_t* src, std::int64_t ld_src, cons
 }
 
 opt4gptq::Status gather_columns(const void* a, std::int64_t lda, const std::int32_t* perm, int m, int k, void* out,
-                                cudaStream_t stream) {
+                                opt4gptq::ElementType dtype, cudaStream_t stream) {
   if (m == 0) return opt4gptq::Status::success();
   if (m < 0 || k < 1 || lda < k)
     return opt4gptq::Status::error(opt4gptq::StatusCode::kInvalidArgument, "gather_columns: bad shape");
+  if (dtype != opt4gptq::ElementType::kFp16 && dtype != opt4gptq::ElementType::kBf16)
+    return opt4gptq::Status::error(opt4gptq::StatusCode::kInvalidArgument, "gather_columns: dtype is not fp16 or bf16");
+  // Quiet NaNs: 0x7E00 is fp16's, but a finite bf16 (2^125); bf16's is 0x7FC0 (an fp32 NaN's upper half).
+  const unsigned short nan_bits = dtype == opt4gptq::ElementType::kBf16 ? 0x7FC0 : 0x7E00;
   const dim3 grid((k + kThreads - 1) / kThreads, m < kMaxGridY ? m : kMaxGridY);
-  gather_columns_kernel<<<grid, kThreads, 0, stream>>>(static_cast<const unsigned short*>(a), lda, perm, m, k,
+  gather_columns_kernel<<<grid, kThreads, 0, stream>>>(static_cast<const unsigned short*>(a), lda, perm, m, k, nan_bits,
                                                        static_cast<unsigned short*>(out));
   return launch_status();
 }

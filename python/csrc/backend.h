@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <opt4gptq/element.hpp>
 #include <opt4gptq/problem.hpp>
 #include <opt4gptq/status.hpp>
 #include <opt4gptq/weights.hpp>
@@ -53,6 +54,26 @@ inline constexpr Kernel kAllKernels[] = {Kernel::kAuto,
                                          Kernel::kTensorCorePipelinedDeterministic,
                                          Kernel::kDequantMatmul};
 
+/// The kernels a bf16 call (bf16 activations and output) can name: each runs its bf16 build (presets::Bf16Deterministic
+/// for deterministic_f32, presets::Bf16Decode, the four presets::Bf16TensorCore*; dequant_matmul dequantizes into bf16)
+/// and auto chooses among them. The paper's fp16-chain kernels (baseline, smb, vml, ila, opt4gptq, deterministic) have
+/// no bf16 build: their arithmetic is the fp16 chain itself.
+inline constexpr Kernel kBf16Kernels[] = {Kernel::kAuto,
+                                          Kernel::kDeterministicF32,
+                                          Kernel::kDecode,
+                                          Kernel::kTensorCore,
+                                          Kernel::kTensorCoreDeterministic,
+                                          Kernel::kTensorCorePipelined,
+                                          Kernel::kTensorCorePipelinedDeterministic,
+                                          Kernel::kDequantMatmul};
+
+/// Whether `kernel` is in kBf16Kernels.
+constexpr bool has_bf16_build(Kernel kernel) {
+  for (Kernel k : kBf16Kernels)
+    if (k == kernel) return true;
+  return false;
+}
+
 /// "auto", "baseline", "smb", "vml", "ila", "opt4gptq", "deterministic", "tensorcore", "tensorcore_deterministic",
 /// "deterministic_f32", "decode", "tensorcore_pipelined", "tensorcore_pipelined_deterministic", "dequant_matmul".
 const char* kernel_name(Kernel kernel);
@@ -72,23 +93,27 @@ class Workspace {
   ~Workspace() = default;
 };
 
-/// The kernel that runs a call of `m` rows on a layer of (k, n, num_groups) on the current device: `requested`, or,
-/// for Kernel::kAuto, the library's dispatcher: the current device's dispatch table (opt4gptq::dispatch::table_for)
-/// among the kernels this package builds that the device runs and that meet the default DispatchOptions (fp32
-/// accumulation: no fp16 partial sums, so overflow-safe), opt4gptq::choose_kernel. The one place where the package
-/// chooses a kernel. *status (when not null) receives an error when the current device cannot be queried.
+/// The kernel that runs a call of `m` rows on a layer of (k, n, num_groups) on the current device, for activations of
+/// element type `dtype`: `requested`, or, for Kernel::kAuto, the library's dispatcher: the current device's dispatch
+/// table (opt4gptq::dispatch::table_for) among the kernels this package builds for `dtype` (kBf16Kernels for bf16)
+/// that the device runs and that meet the default DispatchOptions with options.dtype = `dtype` (fp32 accumulation: no
+/// fp16 partial sums, so overflow-safe), opt4gptq::choose_kernel. The one place where the package chooses a kernel.
+/// *status (when not null) receives an error when the current device cannot be queried.
 Kernel resolve_kernel(Kernel requested, int m, int k, int n, int num_groups, bool act_order,
-                      opt4gptq::Status* status = nullptr);
+                      opt4gptq::ElementType dtype, opt4gptq::Status* status = nullptr);
 
 /// Runs `kernel` (not kAuto, not kDequantMatmul: the caller resolves the first and runs the second itself, since it
 /// needs PyTorch's matmul) on `problem` on `stream`: plans it, takes a workspace from `workspace` when the plan needs
-/// one, launches. Never synchronizes.
+/// one, launches; a bf16 problem (problem.dtype) runs the kernel's bf16 build, and kUnsupported comes back for a kernel
+/// without one (the caller refuses those first, by name). Never synchronizes.
 opt4gptq::Status launch_kernel(const opt4gptq::GemmProblem& problem, Kernel kernel, Workspace& workspace,
                                cudaStream_t stream);
 
-/// The prefill path's first half (kDequantMatmul): W[r][c] = fp16(scale · (q - z)) of the whole layer into `out`
-/// (dense [k, n] halves, rows in the checkpoint's order), opt4gptq::dequantize. The caller multiplies A by it.
-opt4gptq::Status dequantize_layer(const opt4gptq::QuantizedWeights& weights, void* out, cudaStream_t stream);
+/// The prefill path's first half (kDequantMatmul): W[r][c] = T(scale · (q - z)) of the whole layer into `out` (dense
+/// [k, n] elements of `dtype` = T, fp16 or bf16; rows in the checkpoint's order), opt4gptq::dequantize. The caller
+/// multiplies A by it.
+opt4gptq::Status dequantize_layer(const opt4gptq::QuantizedWeights& weights, void* out, opt4gptq::ElementType dtype,
+                                  cudaStream_t stream);
 
 // ---- act-order (act_order.cu) ------------------------------------------------------------------------------------
 
@@ -109,10 +134,10 @@ opt4gptq::PreparedActOrder act_order_view(const void* buffer, int k, int n, int 
 opt4gptq::Status permute_rows(const std::int32_t* src, std::int64_t ld_src, const std::int32_t* perm, int k, int n,
                               std::int32_t* dst, cudaStream_t stream);
 
-/// gptq_gemm's activation gather for a shuffled act-order layer: out[r][i] = a[r][perm[i]] for r < m, i < k (fp16;
-/// `a` has row stride `lda` halves, `out` is dense [m, k]). An entry outside [0, k) gives NaN: a wrong permutation
-/// shows in the outputs instead of reading out of bounds.
+/// gptq_gemm's activation gather for a shuffled act-order layer: out[r][i] = a[r][perm[i]] for r < m, i < k (16-bit
+/// elements of `dtype`, fp16 or bf16; `a` has row stride `lda` elements, `out` is dense [m, k]). An entry outside
+/// [0, k) gives NaN of `dtype`: a wrong permutation shows in the outputs instead of reading out of bounds.
 opt4gptq::Status gather_columns(const void* a, std::int64_t lda, const std::int32_t* perm, int m, int k, void* out,
-                                cudaStream_t stream);
+                                opt4gptq::ElementType dtype, cudaStream_t stream);
 
 }  // namespace opt4gptq_torch

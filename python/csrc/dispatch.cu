@@ -10,6 +10,7 @@
 #include <opt4gptq/dispatch_table.hpp>
 #include <opt4gptq/host/dequantize.hpp>
 #include <opt4gptq/host/device_info.hpp>
+#include <opt4gptq/host/dispatch_kernels.hpp>
 
 #include "backend.h"
 #include "run_preset.cuh"
@@ -38,13 +39,40 @@ constexpr ChoiceName kDispatcherKernels[] = {
     {Kernel::kDequantMatmul, opt4gptq::KernelChoice::kDequantCublas},
 };
 
-constexpr opt4gptq::KernelSet package_kernels() {
+/// The dispatcher's kernels this package builds for calls of element type `dtype` (bf16: those of kBf16Kernels).
+constexpr opt4gptq::KernelSet package_kernels(opt4gptq::ElementType dtype) {
   opt4gptq::KernelSet set;
-  for (const ChoiceName& c : kDispatcherKernels) set = set.with(c.choice);
+  for (const ChoiceName& c : kDispatcherKernels)
+    if (dtype != opt4gptq::ElementType::kBf16 || has_bf16_build(c.kernel)) set = set.with(c.choice);
   return set;
 }
-static_assert(package_kernels().contains(opt4gptq::KernelChoice::kDeterministicF32),
-              "the package must build DeterministicF32: the dispatcher's kernel for every option");
+static_assert(package_kernels(opt4gptq::ElementType::kFp16).contains(opt4gptq::KernelChoice::kDeterministicF32) &&
+                  package_kernels(opt4gptq::ElementType::kBf16).contains(opt4gptq::KernelChoice::kDeterministicF32),
+              "the package must build DeterministicF32 (and its bf16 build): the dispatcher's kernel for every option");
+
+/// Whether every kernel of `ours` but the prefill path (which the package runs with PyTorch's matmul, and the library
+/// lists only with cuBLAS) is in `library`.
+constexpr bool library_builds(opt4gptq::KernelSet ours, opt4gptq::KernelSet library) {
+  for (int i = 0; i < opt4gptq::kKernelChoiceCount; ++i) {
+    const auto k = static_cast<opt4gptq::KernelChoice>(i);
+    if (k != opt4gptq::KernelChoice::kDequantCublas && ours.contains(k) && !library.contains(k)) return false;
+  }
+  return true;
+}
+// The package's lists agree with the library's (host/dispatch_kernels.hpp): a kernel the library has no build of for a
+// type (the paper's fp16-chain kernels in bf16) must not be offered to auto for that type.
+static_assert(library_builds(package_kernels(opt4gptq::ElementType::kFp16),
+                             opt4gptq::built_kernels(opt4gptq::ElementType::kFp16)),
+              "an fp16 kernel of the package is not in the library's fp16 dispatcher list");
+static_assert(library_builds(package_kernels(opt4gptq::ElementType::kBf16),
+                             opt4gptq::built_kernels(opt4gptq::ElementType::kBf16)),
+              "a kernel of kBf16Kernels (backend.h) has no bf16 build in the library's dispatcher list");
+
+/// A bf16 call of a kernel without a bf16 build (ops.cpp refuses these by name before launching).
+opt4gptq::Status no_bf16_build() {
+  return opt4gptq::Status::error(opt4gptq::StatusCode::kUnsupported,
+                                 "kernel: has no bf16 build (the paper's fp16-chain kernels); see kBf16Kernels");
+}
 
 }  // namespace
 
@@ -77,7 +105,8 @@ bool parse_kernel(const char* name, Kernel* kernel) {
   return false;
 }
 
-Kernel resolve_kernel(Kernel requested, int m, int k, int n, int num_groups, bool act_order, opt4gptq::Status* status) {
+Kernel resolve_kernel(Kernel requested, int m, int k, int n, int num_groups, bool act_order,
+                      opt4gptq::ElementType dtype, opt4gptq::Status* status) {
   if (status != nullptr) *status = opt4gptq::Status::success();
   if (requested != Kernel::kAuto) return requested;
   opt4gptq::DeviceInfo device;
@@ -86,9 +115,13 @@ Kernel resolve_kernel(Kernel requested, int m, int k, int n, int num_groups, boo
     if (status != nullptr) *status = s;
     return Kernel::kDeterministicF32;
   }
+  opt4gptq::DispatchOptions options;  // the defaults (overflow-safe), for calls of this element type
+  options.dtype = dtype;
+  // A table's rule naming a kernel without a bf16 build is skipped for bf16 calls (not in the set): the next rule for
+  // the same calls decides, as for a kernel the device cannot run.
   const opt4gptq::KernelChoice choice =
-      opt4gptq::choose_kernel(opt4gptq::dispatch::table_for(device.arch), opt4gptq::DispatchOptions{},
-                              opt4gptq::runnable_kernels(package_kernels(), device.arch), m > 0 ? m : 1,
+      opt4gptq::choose_kernel(opt4gptq::dispatch::table_for(device.arch), options,
+                              opt4gptq::runnable_kernels(package_kernels(dtype), device.arch), m > 0 ? m : 1,
                               opt4gptq::layer_weight_bytes(k, n, num_groups), act_order);
   for (const ChoiceName& c : kDispatcherKernels)
     if (c.choice == choice) return c.kernel;
@@ -97,19 +130,28 @@ Kernel resolve_kernel(Kernel requested, int m, int k, int n, int num_groups, boo
 
 opt4gptq::Status launch_kernel(const opt4gptq::GemmProblem& p, Kernel kernel, Workspace& workspace,
                                cudaStream_t stream) {
+  const bool bf16 = p.dtype == opt4gptq::ElementType::kBf16;  // the bf16 build of the kernel (kBf16Kernels)
   switch (kernel) {
-    case Kernel::kBaseline: return run_baseline(p, workspace, stream);
-    case Kernel::kSmb: return run_smb(p, workspace, stream);
-    case Kernel::kVml: return run_vml(p, workspace, stream);
-    case Kernel::kIla: return run_ila(p, workspace, stream);
-    case Kernel::kOpt4Gptq: return run_opt4gptq(p, workspace, stream);
-    case Kernel::kDeterministic: return run_deterministic(p, workspace, stream);
-    case Kernel::kTensorCore: return run_tensorcore(p, workspace, stream);
-    case Kernel::kTensorCoreDeterministic: return run_tensorcore_deterministic(p, workspace, stream);
-    case Kernel::kDeterministicF32: return run_deterministic_f32(p, workspace, stream);
-    case Kernel::kDecode: return run_decode(p, workspace, stream);
-    case Kernel::kTensorCorePipelined: return run_tensorcore_pipelined(p, workspace, stream);
-    case Kernel::kTensorCorePipelinedDeterministic: return run_tensorcore_pipelined_deterministic(p, workspace, stream);
+    case Kernel::kBaseline: return bf16 ? no_bf16_build() : run_baseline(p, workspace, stream);
+    case Kernel::kSmb: return bf16 ? no_bf16_build() : run_smb(p, workspace, stream);
+    case Kernel::kVml: return bf16 ? no_bf16_build() : run_vml(p, workspace, stream);
+    case Kernel::kIla: return bf16 ? no_bf16_build() : run_ila(p, workspace, stream);
+    case Kernel::kOpt4Gptq: return bf16 ? no_bf16_build() : run_opt4gptq(p, workspace, stream);
+    case Kernel::kDeterministic: return bf16 ? no_bf16_build() : run_deterministic(p, workspace, stream);
+    case Kernel::kTensorCore:
+      return bf16 ? run_tensorcore_bf16(p, workspace, stream) : run_tensorcore(p, workspace, stream);
+    case Kernel::kTensorCoreDeterministic:
+      return bf16 ? run_tensorcore_deterministic_bf16(p, workspace, stream)
+                  : run_tensorcore_deterministic(p, workspace, stream);
+    case Kernel::kDeterministicF32:
+      return bf16 ? run_deterministic_f32_bf16(p, workspace, stream) : run_deterministic_f32(p, workspace, stream);
+    case Kernel::kDecode: return bf16 ? run_decode_bf16(p, workspace, stream) : run_decode(p, workspace, stream);
+    case Kernel::kTensorCorePipelined:
+      return bf16 ? run_tensorcore_pipelined_bf16(p, workspace, stream)
+                  : run_tensorcore_pipelined(p, workspace, stream);
+    case Kernel::kTensorCorePipelinedDeterministic:
+      return bf16 ? run_tensorcore_pipelined_deterministic_bf16(p, workspace, stream)
+                  : run_tensorcore_pipelined_deterministic(p, workspace, stream);
     case Kernel::kAuto:
     case Kernel::kDequantMatmul: break;
   }
@@ -117,8 +159,9 @@ opt4gptq::Status launch_kernel(const opt4gptq::GemmProblem& p, Kernel kernel, Wo
                                  "kernel: auto and dequant_matmul are resolved by the caller (backend.h)");
 }
 
-opt4gptq::Status dequantize_layer(const opt4gptq::QuantizedWeights& weights, void* out, cudaStream_t stream) {
-  return opt4gptq::dequantize(weights, static_cast<opt4gptq::half*>(out), 0, stream);
+opt4gptq::Status dequantize_layer(const opt4gptq::QuantizedWeights& weights, void* out, opt4gptq::ElementType dtype,
+                                  cudaStream_t stream) {
+  return opt4gptq::dequantize(weights, out, 0, dtype, stream);
 }
 
 }  // namespace opt4gptq_torch

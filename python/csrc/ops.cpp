@@ -5,7 +5,7 @@
 //   torch.ops.opt4gptq.gptq_shuffle(q_weight, q_perm, bit)              vLLM's signatures and semantics
 //   torch.ops.opt4gptq.prepare_act_order(qweight, g_idx, num_groups)    the library's act-order preparation
 //   torch.ops.opt4gptq.gemm(a, qweight, qzeros, scales, act_order, group_size, use_v2_format, kernel)
-//   torch.ops.opt4gptq.choose_kernel(m, k, n, num_groups, act_order) -> str      what kernel="auto" runs
+//   torch.ops.opt4gptq.choose_kernel(m, k, n, num_groups, act_order, dtype="float16") -> str   what "auto" runs
 //   torch.ops.opt4gptq.act_order_buffer_bytes(k, n, num_groups) -> int
 //   torch.ops.opt4gptq.clear_cache() -> int, torch.ops.opt4gptq.cache_size() -> int
 // python/README.md documents them; the fake (meta) implementations are in opt4gptq/__init__.py.
@@ -15,6 +15,10 @@
 // formatted by operator<< (TORCH_CHECK(cond, "x: ", 5)) died with signal 11 (python/README.md, "Exceptions and the
 // build"); this path does not depend on the build setting that avoids it. Every message starts with the name of the
 // argument at fault and ends with the op's name in brackets.
+//
+// Element types: activations `a` (and so the output) are fp16 or bf16; a bf16 call runs the bf16 build of its kernel
+// (backend.h's kBf16Kernels), and names a kernel without one in a NotImplementedError. Scales are fp16 or bf16 whatever
+// `a` is: the kernels read fp16 scales, so bf16 ones are converted per call (describe_layer()).
 
 #include <Python.h>
 
@@ -102,8 +106,8 @@ class Args {
   explicit Args(const char* op) : op_(op) {}
   const char* op() const { return op_; }
 
-  [[noreturn]] void fail(const char* arg, const std::string& what) const {
-    raise_error(fmt_message("%s: %s [%s]", arg, what.c_str(), op_));
+  [[noreturn]] void fail(const char* arg, const std::string& what, ErrorKind kind = ErrorKind::kRuntime) const {
+    raise_error(fmt_message("%s: %s [%s]", arg, what.c_str(), op_), kind);
   }
 
   void bits(std::int64_t bit) const {
@@ -117,14 +121,18 @@ class Args {
   /// A defined CUDA tensor of `type` on the device of `ref` (named `ref_arg`), with `dims` dimensions (any for -1).
   void tensor(const at::Tensor& t, const char* arg, at::ScalarType type, int dims, const at::Tensor& ref,
               const char* ref_arg) const {
-    if (!t.defined()) fail(arg, "undefined tensor");
-    if (!t.is_cuda()) fail(arg, fmt_message("must be a CUDA tensor, got one on %s", device_name(t).c_str()));
-    if (t.device() != ref.device())
-      fail(arg, fmt_message("must be on the same device as %s (%s), got %s", ref_arg, device_name(ref).c_str(),
-                            device_name(t).c_str()));
+    placed(t, arg, ref, ref_arg);
     if (t.scalar_type() != type)
       fail(arg, fmt_message("must be %s, got %s", dtype_name(type), dtype_name(t.scalar_type())));
-    if (dims >= 0 && t.dim() != dims) fail(arg, fmt_message("must have %d dimensions, got %lld", dims, ll(t.dim())));
+    rank(t, arg, dims);
+  }
+
+  /// As tensor(), for a tensor of 16-bit floats: float16 or bfloat16 (activations, scales).
+  void half_or_bf16(const at::Tensor& t, const char* arg, int dims, const at::Tensor& ref, const char* ref_arg) const {
+    placed(t, arg, ref, ref_arg);
+    if (t.scalar_type() != at::kHalf && t.scalar_type() != at::kBFloat16)
+      fail(arg, fmt_message("must be float16 or bfloat16, got %s", dtype_name(t.scalar_type())));
+    rank(t, arg, dims);
   }
 
   /// A size that must fit the library's int.
@@ -147,8 +155,26 @@ class Args {
   }
 
  private:
+  /// Defined, on CUDA, on the device of `ref`.
+  void placed(const at::Tensor& t, const char* arg, const at::Tensor& ref, const char* ref_arg) const {
+    if (!t.defined()) fail(arg, "undefined tensor");
+    if (!t.is_cuda()) fail(arg, fmt_message("must be a CUDA tensor, got one on %s", device_name(t).c_str()));
+    if (t.device() != ref.device())
+      fail(arg, fmt_message("must be on the same device as %s (%s), got %s", ref_arg, device_name(ref).c_str(),
+                            device_name(t).c_str()));
+  }
+
+  void rank(const at::Tensor& t, const char* arg, int dims) const {
+    if (dims >= 0 && t.dim() != dims) fail(arg, fmt_message("must have %d dimensions, got %lld", dims, ll(t.dim())));
+  }
+
   const char* op_;
 };
+
+/// The library's element type of a tensor of 16-bit floats (checked by Args::half_or_bf16).
+opt4gptq::ElementType element_type(const at::Tensor& t) {
+  return t.scalar_type() == at::kBFloat16 ? opt4gptq::ElementType::kBf16 : opt4gptq::ElementType::kFp16;
+}
 
 bool aligned(const void* p, std::uintptr_t bytes) { return reinterpret_cast<std::uintptr_t>(p) % bytes == 0; }
 
@@ -166,6 +192,7 @@ struct Names {
 struct Layer {
   opt4gptq::QuantizedWeights weights;
   int k = 0, n = 0, groups = 0;
+  at::Tensor scales;  ///< the fp16 scales weights.scales points into: the caller's, or the converted copy of bf16 ones
 };
 
 Layer describe_layer(const Args& args, const Names& names, const at::Tensor& a, const at::Tensor* qweight,
@@ -180,7 +207,7 @@ Layer describe_layer(const Args& args, const Names& names, const at::Tensor& a, 
     k = a.size(-1);
   }
   args.tensor(qzeros, names.qzeros, at::kInt, 2, a, names.a);
-  args.tensor(scales, names.scales, at::kHalf, 2, a, names.a);
+  args.half_or_bf16(scales, names.scales, 2, a, names.a);
   if (qweight == nullptr) n = scales.size(1);
   const char* n_arg = qweight != nullptr ? names.qweight : names.scales;
   if (k < 8 || k % 8 != 0)
@@ -212,11 +239,22 @@ Layer describe_layer(const Args& args, const Names& names, const at::Tensor& a, 
   w.num_groups = layer.groups;
   w.zero_format = use_v2_format ? opt4gptq::ZeroPointFormat::kGptqV2 : opt4gptq::ZeroPointFormat::kGptqV1;
   w.ldz = args.row_stride(qzeros, names.qzeros);
-  w.lds = args.row_stride(scales, names.scales);
+  w.lds = args.row_stride(scales, names.scales);  // the layout's checks, on the tensor as given (either dtype)
   w.qzeros = static_cast<const std::int32_t*>(qzeros.data_ptr());
-  w.scales = static_cast<const opt4gptq::half*>(scales.data_ptr());
+  layer.scales = scales;
+  if (scales.scalar_type() == at::kBFloat16) {
+    // bf16 scales (GPTQModel's checkpoints of bf16 models; vLLM allocates scales in the model's dtype): the kernels
+    // read fp16 scales, so they are converted here, per call: one small copy kernel on the current stream (groups x N
+    // elements; no synchronization, so it captures into CUDA graphs). Every bf16 in [2^-17, 65504] is exact in fp16
+    // (8 significant bits of 11); a scale past 65504 becomes inf and its group's outputs inf or NaN, visible but not
+    // raised here: checking would synchronize every call. Converting once at load (opt4gptq.scales_to_fp16, which
+    // checks; GptqLinear does it) avoids both the per-call kernel and the hazard.
+    layer.scales = scales.to(at::kHalf, /*non_blocking=*/false, /*copy=*/false, at::MemoryFormat::Contiguous);
+    w.lds = 0;  // dense
+  }
+  w.scales = static_cast<const opt4gptq::half*>(layer.scales.data_ptr());
   // The kernels read 4 scales (8 bytes) and 4 columns of packed weights (16 bytes) at once.
-  if (!aligned(scales.data_ptr(), 8) || (w.lds % 4) != 0)
+  if (!aligned(layer.scales.data_ptr(), 8) || (w.lds % 4) != 0)
     args.fail(names.scales,
               "must be 8-byte aligned with a row stride that is a multiple of 4 (4 scales are read at "
               "once); pass a contiguous tensor");
@@ -239,8 +277,21 @@ struct Call {
 };
 
 void check_activations(const Args& args, const char* arg, const at::Tensor& a) {
-  args.tensor(a, arg, at::kHalf, -1, a, arg);
+  args.half_or_bf16(a, arg, -1, a, arg);
   if (a.dim() < 1) args.fail(arg, "must have at least one dimension ([..., K])");
+}
+
+/// A bf16 call can only run a kernel with a bf16 build (backend.h's kBf16Kernels); the paper's fp16-chain kernels are
+/// refused by name before anything runs, as unsupported (NotImplementedError).
+void check_kernel_for_dtype(const Args& args, Kernel kernel, const at::Tensor& a) {
+  if (a.scalar_type() != at::kBFloat16 || has_bf16_build(kernel)) return;
+  std::string names;
+  for (Kernel k : kBf16Kernels) names += std::string(names.empty() ? "" : ", ") + kernel_name(k);
+  args.fail("kernel_name",
+            fmt_message("'%s' has no bfloat16 build (the paper's fp16-chain kernels baseline, smb, vml, ila, "
+                        "opt4gptq and deterministic compute in fp16 by design); bfloat16 activations run on %s",
+                        kernel_name(kernel), names.c_str()),
+            ErrorKind::kNotImplemented);
 }
 
 Call describe_call(const Args& args, const char* arg, const at::Tensor& a, int k, int n, const char* k_source) {
@@ -358,21 +409,23 @@ void check_status(const Args& args, const opt4gptq::Status& s) {
 
 at::Tensor run_gemm(const Args& args, const opt4gptq::QuantizedWeights& w, const Call& call, const at::Tensor& a,
                     Kernel kernel, cudaStream_t stream) {
+  const opt4gptq::ElementType dtype = element_type(a);  // of A and C; the kernel is its build for this type
   opt4gptq::Status s;
-  kernel = resolve_kernel(kernel, call.m, w.k, w.n, w.groups(), w.act_order != nullptr, &s);
+  kernel = resolve_kernel(kernel, call.m, w.k, w.n, w.groups(), w.act_order != nullptr, dtype, &s);
   check_status(args, s);
   if (kernel == Kernel::kDequantMatmul) {
-    // The prefill path: the layer dequantized to dense fp16 (a temporary of k x n halves from the caching allocator)
-    // and multiplied by PyTorch's matmul (cuBLAS, fp32 accumulation).
+    // The prefill path: the layer dequantized to dense weights of A's type (a temporary of k x n elements from the
+    // caching allocator) and multiplied by PyTorch's matmul (cuBLAS, fp32 accumulation, output in A's type).
     at::Tensor dense = at::empty({static_cast<std::int64_t>(w.k), static_cast<std::int64_t>(w.n)}, a.options());
-    check_status(args, dequantize_layer(w, dense.data_ptr(), stream));
+    check_status(args, dequantize_layer(w, dense.data_ptr(), dtype, stream));
     return at::mm(call.a2, dense).view(call.out_shape);
   }
   at::Tensor c = at::empty({static_cast<std::int64_t>(call.m), static_cast<std::int64_t>(w.n)}, a.options());
   opt4gptq::GemmProblem p;
   p.m = call.m;
-  p.a = static_cast<const opt4gptq::half*>(call.a2.data_ptr());
-  p.c = static_cast<opt4gptq::half*>(c.data_ptr());
+  p.a = call.a2.data_ptr();
+  p.c = c.data_ptr();
+  p.dtype = dtype;
   p.weights = &w;
   TorchWorkspace workspace(args, a, stream);
   check_status(args, launch_kernel(p, kernel, workspace, stream));
@@ -524,7 +577,8 @@ class PreparedLayouts {
 ///    permutation into a temporary and the layer runs as one without act-order;
 ///  - b_g_idx non-empty and !use_exllama: b_g_idx is the checkpoint's g_idx (group of each row; groups of any size, as
 ///    in a row-parallel act-order shard) and b_q_weight is as saved: the library's prepared layout, cached per layer.
-/// groups = b_gptq_scales.size(0) (= b_gptq_qzeros.size(0)).
+/// groups = b_gptq_scales.size(0) (= b_gptq_qzeros.size(0)). `a` fp16 or bf16 (the output's type; auto runs the
+/// dispatcher's choice among the kernels of that type), scales fp16 or bf16.
 at::Tensor gptq_gemm(const at::Tensor& a, const at::Tensor& b_q_weight, const at::Tensor& b_gptq_qzeros,
                      const at::Tensor& b_gptq_scales, const at::Tensor& b_g_idx, bool use_exllama, bool use_v2_format,
                      std::int64_t bit) {
@@ -580,7 +634,7 @@ at::Tensor gptq_gemm(const at::Tensor& a, const at::Tensor& b_q_weight, const at
     Call sorted = call;
     sorted.a2 = at::empty({static_cast<std::int64_t>(call.m), static_cast<std::int64_t>(layer.k)}, a.options());
     check_status(args, gather_columns(call.a2.data_ptr(), layer.k, static_cast<const std::int32_t*>(perm.data_ptr()),
-                                      call.m, layer.k, sorted.a2.data_ptr(), stream));
+                                      call.m, layer.k, sorted.a2.data_ptr(), element_type(a), stream));
     return run_gemm(args, w, sorted, a, Kernel::kAuto, stream);
   }
   return run_gemm(args, w, call, a, Kernel::kAuto, stream);
@@ -662,8 +716,9 @@ at::Tensor prepare_act_order_op(const at::Tensor& qweight, const at::Tensor& g_i
 }
 
 /// The native op, for engines that keep their own layer state and for the ablation: any kernel by name.
-///   a [..., K] fp16; qweight [K/8, N] int32 (the checkpoint layout) or None with act_order (a prepare_act_order
-///   buffer); qzeros [G, N/8]; scales [G, N]; group_size -1 or a positive multiple of 8 (without act-order G must be
+///   a [..., K] fp16 or bf16 (the output's type; bf16 runs the kernel's bf16 build, check_kernel_for_dtype());
+///   qweight [K/8, N] int32 (the checkpoint layout) or None with act_order (a prepare_act_order buffer); qzeros
+///   [G, N/8]; scales [G, N] fp16 or bf16; group_size -1 or a positive multiple of 8 (without act-order G must be
 ///   K / group_size, or 1 for -1).
 at::Tensor gemm_op(const at::Tensor& a, const std::optional<at::Tensor>& qweight, const at::Tensor& qzeros,
                    const at::Tensor& scales, const std::optional<at::Tensor>& act_order, std::int64_t group_size,
@@ -676,6 +731,7 @@ at::Tensor gemm_op(const at::Tensor& a, const std::optional<at::Tensor>& qweight
     args.fail("kernel_name", fmt_message("must be one of %s; got '%s'", names.c_str(), kernel_name_arg.c_str()));
   }
   check_activations(args, "a", a);
+  check_kernel_for_dtype(args, kernel, a);
   const bool has_qweight = qweight.has_value() && qweight->defined();
   const bool has_act_order = act_order.has_value() && act_order->defined();
   if (has_qweight && has_act_order)
@@ -725,12 +781,19 @@ at::Tensor gemm_op(const at::Tensor& a, const std::optional<at::Tensor>& qweight
   return run_gemm(args, w, call, a, kernel, stream);
 }
 
-std::string choose_kernel_op(std::int64_t m, std::int64_t k, std::int64_t n, std::int64_t num_groups, bool act_order) {
+std::string choose_kernel_op(std::int64_t m, std::int64_t k, std::int64_t n, std::int64_t num_groups, bool act_order,
+                             const std::string& dtype) {
   const Args args("opt4gptq::choose_kernel");
+  opt4gptq::ElementType type = opt4gptq::ElementType::kFp16;
+  if (dtype == "bfloat16" || dtype == "bf16")
+    type = opt4gptq::ElementType::kBf16;
+  else if (dtype != "float16" && dtype != "half" && dtype != "fp16")
+    args.fail("dtype",
+              fmt_message("must be 'float16' or 'bfloat16' (the dtype of the activations), got '%s'", dtype.c_str()));
   opt4gptq::Status s;
   const Kernel kernel =
       resolve_kernel(Kernel::kAuto, args.as_int(m, "m", "m"), args.as_int(k, "k", "k"), args.as_int(n, "n", "n"),
-                     args.as_int(num_groups, "num_groups", "num_groups"), act_order, &s);
+                     args.as_int(num_groups, "num_groups", "num_groups"), act_order, type, &s);
   check_status(args, s);
   return kernel_name(kernel);
 }
@@ -756,7 +819,8 @@ TORCH_LIBRARY(opt4gptq, m) {
   m.def(
       "gemm(Tensor a, Tensor? qweight, Tensor qzeros, Tensor scales, Tensor? act_order, int group_size, "
       "bool use_v2_format, str kernel_name=\"auto\") -> Tensor");
-  m.def("choose_kernel(int m, int k, int n, int num_groups, bool act_order) -> str", &opt4gptq_torch::choose_kernel_op);
+  m.def("choose_kernel(int m, int k, int n, int num_groups, bool act_order, str dtype=\"float16\") -> str",
+        &opt4gptq_torch::choose_kernel_op);
   m.def("act_order_buffer_bytes(int k, int n, int num_groups) -> int", &opt4gptq_torch::act_order_buffer_bytes_op);
   m.def("clear_cache() -> int", &opt4gptq_torch::clear_cache_op);
   m.def("cache_size() -> int", &opt4gptq_torch::cache_size_op);

@@ -22,7 +22,9 @@ opt4gptq::Status run_preset(const opt4gptq::GemmProblem& problem, Workspace& wor
   return opt4gptq::launch<Gemm>(plan, problem, ws, plan.workspace_bytes, stream);
 }
 
-// Defined in presets/<name>.cu, one per translation unit (each instantiates all of one preset's entry points).
+// Defined in presets/<name>.cu, one per translation unit (each instantiates all of one preset's entry points); the bf16
+// builds (presets::Bf16*, for problems with dtype = ElementType::kBf16) in presets/<name>_bf16.cu, one translation unit
+// each too, so that ninja builds them beside the fp16 ones.
 opt4gptq::Status run_baseline(const opt4gptq::GemmProblem&, Workspace&, cudaStream_t);
 opt4gptq::Status run_smb(const opt4gptq::GemmProblem&, Workspace&, cudaStream_t);
 opt4gptq::Status run_vml(const opt4gptq::GemmProblem&, Workspace&, cudaStream_t);
@@ -35,5 +37,11 @@ opt4gptq::Status run_deterministic_f32(const opt4gptq::GemmProblem&, Workspace&,
 opt4gptq::Status run_decode(const opt4gptq::GemmProblem&, Workspace&, cudaStream_t);
 opt4gptq::Status run_tensorcore_pipelined(const opt4gptq::GemmProblem&, Workspace&, cudaStream_t);
 opt4gptq::Status run_tensorcore_pipelined_deterministic(const opt4gptq::GemmProblem&, Workspace&, cudaStream_t);
+opt4gptq::Status run_deterministic_f32_bf16(const opt4gptq::GemmProblem&, Workspace&, cudaStream_t);
+opt4gptq::Status run_decode_bf16(const opt4gptq::GemmProblem&, Workspace&, cudaStream_t);
+opt4gptq::Status run_tensorcore_bf16(const opt4gptq::GemmProblem&, Workspace&, cudaStream_t);
+opt4gptq::Status run_tensorcore_deterministic_bf16(const opt4gptq::GemmProblem&, Workspace&, cudaStream_t);
+opt4gptq::Status run_tensorcore_pipelined_bf16(const opt4gptq::GemmProblem&, Workspace&, cudaStream_t);
+opt4gptq::Status run_tensorcore_pipelined_deterministic_bf16(const opt4gptq::GemmProblem&, Workspace&, cudaStream_t);
 
 }  // namespace opt4gptq_torch

@@ -2,7 +2,7 @@
 launch, any kernel by name)."""
 import torch
 
-from .quant import quantize
+from .quant import quantize, scales_to_fp16
 
 
 class GptqLinear(torch.nn.Module):
@@ -10,7 +10,12 @@ class GptqLinear(torch.nn.Module):
 
     Act-order layers (a g_idx that is not k // group_size) are prepared once here, at construction (the library's
     prepare_act_order: rows sorted by group, one synchronization); the checkpoint's qweight is then not kept.
-    `kernel` is one of opt4gptq.KERNELS and may be changed between calls (the model table does)."""
+    `kernel` is one of opt4gptq.KERNELS and may be changed between calls (the model table does).
+
+    x may be float16 or bfloat16 (y has x's dtype; a bfloat16 x needs a kernel of opt4gptq.BF16_KERNELS). bfloat16
+    scales (a bf16 checkpoint's) are converted to float16 here, once (scales_to_fp16: ValueError when one is beyond
+    float16's range), so no call pays the ops' per-call conversion. The bias is added in y's dtype (a bias of another
+    dtype is converted per call; pass it in the dtype of the inputs to avoid that)."""
 
     def __init__(self, qweight, qzeros, scales, g_idx, group_size, checkpoint_format="gptq", bias=None,
                  kernel="auto"):
@@ -23,7 +28,7 @@ class GptqLinear(torch.nn.Module):
         self.use_v2_format = checkpoint_format == "gptq_v2"
         self.kernel = kernel
         self.register_buffer("qzeros", qzeros)
-        self.register_buffer("scales", scales)
+        self.register_buffer("scales", scales_to_fp16(scales, "scales"))
         self.register_buffer("bias", bias)
         k = self.in_features
         sequential = torch.arange(k, device=g_idx.device, dtype=torch.int32) // (group_size if group_size > 0 else k)
@@ -47,7 +52,9 @@ class GptqLinear(torch.nn.Module):
     def forward(self, x):
         y = torch.ops.opt4gptq.gemm(x, self.qweight, self.qzeros, self.scales, self.prepared, self.group_size,
                                     self.use_v2_format, self.kernel)
-        return y + self.bias if self.bias is not None else y
+        if self.bias is None:
+            return y
+        return y + (self.bias if self.bias.dtype == y.dtype else self.bias.to(y.dtype))
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, group_size={self.group_size}, "

@@ -91,6 +91,29 @@ def v1_to_v2_qzeros(qzeros):
     return _to_int32(qzeros.to(torch.int64) + V1_ZERO_WORD_OFFSET)
 
 
+#: The largest finite float16: a bf16 scale beyond it becomes inf in float16.
+FP16_MAX = 65504.0
+
+
+def scales_to_fp16(scales, name="scales"):
+    """The fp16 scales the kernels read, from a checkpoint's float16 or bfloat16 ones (GPTQModel stores bf16 scales
+    for bf16 models): once, at load time, instead of the ops' per-call conversion (one small kernel per call). float16
+    scales come back as they are. Every bf16 value in [2^-17, 65504] is exact in float16 (8 significant bits of 11;
+    below 2^-14 as a subnormal), so the outputs are those of the bf16 scales; smaller ones lose bits (below 2^-25 they
+    become 0). Raises ValueError naming `name` when a scale is beyond float16's range (|s| > 65504: it would become
+    inf, and its group's outputs inf or NaN). Synchronizes once (the check reads a count back)."""
+    if scales.dtype == torch.float16:
+        return scales
+    if scales.dtype != torch.bfloat16:
+        raise TypeError(f"{name}: must be float16 or bfloat16, got {str(scales.dtype).replace('torch.', '')}")
+    beyond = int((scales.abs() > FP16_MAX).sum())  # NaN compares false: a NaN scale stays NaN, as it was
+    if beyond:
+        largest = float(scales.abs().max())
+        raise ValueError(f"{name}: {beyond} bfloat16 scale(s) beyond float16's range (|s| > 65504; the largest is "
+                         f"{largest:.6g}): the kernels read float16 scales, so this layer cannot run on them")
+    return scales.to(torch.float16)
+
+
 def dequantize(qweight, qzeros, scales, g_idx, checkpoint_format="gptq", dtype=torch.float64):
     """dequant(W) [K, N] = scales[g] * (q - z[g]) with g = g_idx[k], in `dtype`: what the tensors mean."""
     if checkpoint_format == "gptq":

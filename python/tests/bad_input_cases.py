@@ -18,11 +18,12 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import opt4gptq  # noqa: E402
-from helpers import activations, make_layer, rel_err  # noqa: E402
+from helpers import REL_ERR_BOUND, activations, make_layer, rel_err  # noqa: E402
 
 ops = torch.ops.opt4gptq
 K, N, GS = 256, 128, 128  # a small layer: 2 groups
 CASES = {}  # name -> (argument the message must start with, exception type or None for "must succeed", function)
+DTYPE_NAMES = {torch.float16: "fp16", torch.bfloat16: "bf16"}
 
 
 def case(name, arg, exc=RuntimeError):
@@ -66,8 +67,23 @@ def _(c): c.gemm(bit=3)
 def _(c): c.gemm(bit=8)
 @case("a_float32", "a")
 def _(c): c.gemm(a=c.a.float())
-@case("a_bfloat16", "a")
-def _(c): c.gemm(a=c.a.bfloat16())
+@case("a_float64", "a")
+def _(c): c.gemm(a=c.a.double())
+@case("a_bfloat16_runs", None, None)
+def _(c):
+    out = c.gemm(a=c.a.bfloat16())
+    assert out.shape == (4, N) and out.dtype == torch.bfloat16, f"got {tuple(out.shape)} {out.dtype}"
+@case("a_bfloat16_scales_float32", "b_gptq_scales")
+def _(c): c.gemm(a=c.a.bfloat16(), scales=c.t["scales"].float())
+@case("scales_bfloat16_runs", None, None)
+def _(c):
+    for a in (c.a, c.a.bfloat16()):
+        out = c.gemm(a=a, scales=c.t["scales"].bfloat16())
+        assert out.dtype == a.dtype and torch.isfinite(out).all(), f"got {out.dtype}"
+@case("scales_bfloat16_not_contiguous_along_n", "b_gptq_scales")
+def _(c): c.gemm(scales=c.t["scales"].bfloat16().t().contiguous().t())
+@case("scales_bfloat16_on_other_device", "b_gptq_scales")
+def _(c): c.gemm(scales=c.t["scales"].bfloat16().to(other_device()))
 @case("a_on_other_device", "a")
 def _(c): c.gemm(a=c.a.to(other_device()))
 @case("a_wrong_k", "a")
@@ -138,6 +154,10 @@ def _(c):
 def _(c):
     out = c.gemm(a=torch.empty(2, 0, K, dtype=torch.float16, device="cuda"))
     assert out.shape == (2, 0, N), f"got {tuple(out.shape)}"
+@case("m_zero_bfloat16", None, None)
+def _(c):
+    out = c.gemm(a=c.a[:0].bfloat16(), scales=c.t["scales"].bfloat16())
+    assert out.shape == (0, N) and out.dtype == torch.bfloat16, f"got {tuple(out.shape)} {out.dtype}"
 
 
 # ---- gptq_shuffle ------------------------------------------------------------------------------------------------
@@ -198,6 +218,37 @@ def _(c): ops.prepare_act_order(c.ta["qweight"], c.ta["g_idx"], 0)
 def _(c): ops.prepare_act_order(c.ta["qweight"], c.ta["g_idx"][:K // 2].contiguous(), 2)
 
 
+# ---- bf16 (activations, scales) -----------------------------------------------------------------------------------
+def _refuse_bf16(kernel):
+    @case(f"gemm_bfloat16_{kernel}", "kernel_name", NotImplementedError)
+    def _(c): c.native(a=c.a.bfloat16(), kernel=kernel)
+
+
+for _kernel in opt4gptq.KERNELS:
+    if _kernel not in opt4gptq.BF16_KERNELS:  # the fp16-chain kernels: no bf16 build
+        _refuse_bf16(_kernel)
+
+
+@case("gemm_bfloat16_scales_float32", "scales")
+def _(c): c.native(a=c.a.bfloat16(), scales=c.t["scales"].float(), kernel="tensorcore")
+@case("gemm_a_float32", "a")
+def _(c): c.native(a=c.a.float(), kernel="deterministic_f32")
+@case("choose_kernel_bad_dtype", "dtype")
+def _(c): ops.choose_kernel(1, K, N, 2, False, "float32")
+@case("scales_to_fp16_beyond_fp16", "scales", ValueError)
+def _(c):
+    s = c.t["scales"].bfloat16()
+    s[0, 3] = 70000.0  # rounds to 70144 in bf16: beyond fp16's 65504
+    opt4gptq.scales_to_fp16(s)
+@case("gptq_linear_bfloat16_scales_beyond_fp16", "scales", ValueError)
+def _(c):
+    s = c.t["scales"].bfloat16()
+    s[1, 0] = -1e5
+    opt4gptq.GptqLinear(c.t["qweight"], c.t["qzeros"], s, c.t["g_idx"], GS)
+@case("scales_to_fp16_float32", "scales", TypeError)
+def _(c): opt4gptq.scales_to_fp16(c.t["scales"].float())
+
+
 def run_case(name, ctx):
     """Returns (ok, line)."""
     arg, exc, fn = CASES[name]
@@ -223,35 +274,47 @@ def run_case(name, ctx):
 
 
 def valid_calls(ctx):
-    """Every path with valid inputs, against fp64: under memcheck these show that valid calls read in bounds too."""
+    """Every path with valid inputs, against fp64: under memcheck these show that valid calls read in bounds too. bf16
+    (activations and scales; the kernels with a bf16 build) on v1 layers: the zero-point format does not depend on the
+    type, and memcheck's time is counted."""
     results = []
-    for act in (False, True):
-        for fmt in ("gptq", "gptq_v2"):
-            t, w = make_layer(K, N, GS, act_order=act, fmt=fmt, sym=(fmt == "gptq"), seed=11)
-            for m in (1, 9):
-                a = activations(m, K, seed=m)
-                want = a.double() @ w
-                outs = {}
-                for kernel in opt4gptq.KERNELS:
-                    if act:
-                        buffer = ops.prepare_act_order(t["qweight"], t["g_idx"], t["scales"].shape[0])
-                        outs[kernel] = ops.gemm(a, None, t["qzeros"], t["scales"], buffer, GS, fmt == "gptq_v2", kernel)
-                    else:
-                        outs[kernel] = ops.gemm(a, t["qweight"], t["qzeros"], t["scales"], None, GS, fmt == "gptq_v2",
-                                                kernel)
-                # the vLLM paths
-                perm = torch.argsort(t["g_idx"]).int() if act else ctx.empty
-                qw = t["qweight"].clone()
-                ops.gptq_shuffle(qw, perm, 4)
-                outs["gptq_gemm"] = ops.gptq_gemm(a, qw, t["qzeros"], t["scales"], perm, True, fmt == "gptq_v2", 4)
-                if act:
-                    outs["gptq_gemm_unused"] = ops.gptq_gemm(a, t["qweight"], t["qzeros"], t["scales"], t["g_idx"],
-                                                             False, fmt == "gptq_v2", 4)
-                for name, out in outs.items():
-                    err = rel_err(out, want)
-                    results.append((err < 5e-3, f"{'OK  ' if err < 5e-3 else 'FAIL'} valid {name} act_order={act} "
-                                                f"{fmt} M={m}: relative error {err:.2e}"))
+    for dtype, formats in ((torch.float16, ("gptq", "gptq_v2")), (torch.bfloat16, ("gptq",))):
+        for act in (False, True):
+            for fmt in formats:
+                results += valid_calls_of(ctx, dtype, act, fmt)
     torch.cuda.synchronize()
+    return results
+
+
+def valid_calls_of(ctx, dtype, act, fmt):
+    """valid_calls() for one element type (of activations and scales), act-order or not, zero-point format."""
+    results = []
+    t, w = make_layer(K, N, GS, act_order=act, fmt=fmt, sym=(fmt == "gptq"), seed=11, scales_dtype=dtype)
+    bound = 5e-3 if dtype == torch.float16 else REL_ERR_BOUND[dtype]
+    for m in (1, 9):
+        a = activations(m, K, seed=m, dtype=dtype)
+        want = a.double() @ w
+        outs = {}
+        for kernel in opt4gptq.KERNELS if dtype == torch.float16 else opt4gptq.BF16_KERNELS:
+            if act:
+                buffer = ops.prepare_act_order(t["qweight"], t["g_idx"], t["scales"].shape[0])
+                outs[kernel] = ops.gemm(a, None, t["qzeros"], t["scales"], buffer, GS, fmt == "gptq_v2", kernel)
+            else:
+                outs[kernel] = ops.gemm(a, t["qweight"], t["qzeros"], t["scales"], None, GS, fmt == "gptq_v2",
+                                        kernel)
+        # the vLLM paths
+        perm = torch.argsort(t["g_idx"]).int() if act else ctx.empty
+        qw = t["qweight"].clone()
+        ops.gptq_shuffle(qw, perm, 4)
+        outs["gptq_gemm"] = ops.gptq_gemm(a, qw, t["qzeros"], t["scales"], perm, True, fmt == "gptq_v2", 4)
+        if act:
+            outs["gptq_gemm_unused"] = ops.gptq_gemm(a, t["qweight"], t["qzeros"], t["scales"], t["g_idx"],
+                                                     False, fmt == "gptq_v2", 4)
+        for name, out in outs.items():
+            err = rel_err(out, want)
+            ok = err < bound and out.dtype == dtype
+            results.append((ok, f"{'OK  ' if ok else 'FAIL'} valid {name} {DTYPE_NAMES[dtype]} "
+                                f"act_order={act} {fmt} M={m}: relative error {err:.2e}"))
     return results
 
 
