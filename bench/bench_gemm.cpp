@@ -5,13 +5,30 @@
 // read-only kernel streaming the same bytes, and the dense fp16 GEMM of the same shape (cuBLAS; hipBLAS on AMD when
 // present).
 //
-//   bench_gemm --out DIR [--quick] [--reps N] [--m 1,2,4] [--filter TEXT] [--kernels NAME,NAME]
-//   (--filter: only the models whose name contains TEXT; --kernels: only these kernels, e.g. Opt4GPTQ,TensorCore,auto)
+//   bench_gemm --out DIR [--quick] [--reps N] [--m 1,2,4] [--filter TEXT] [--shapes peers|KxN,KxN]
+//              [--kernels NAME,NAME] [--dtype fp16|bf16|both] [--simt-max-m M]
+//   (--filter: only the models whose name contains TEXT; --shapes: only the layers without act-order of these K x N,
+//   `peers` for the 16 shapes of PEERS.md's H200 table (report.py's PEER_SHAPES); --kernels: only these kernels, by
+//   their CSV names, e.g. Opt4GPTQ,TensorCore,auto or Bf16TensorCorePipelined,Bf16Auto; a name of a type the run does
+//   not measure is an error)
+//
+// --dtype: the element type of A and C (default fp16, the runs before bf16 existed). bf16 points (GemmProblem::dtype =
+// kBf16; the same layers, scales still fp16) run the bf16 presets under their names (Bf16Simt, Bf16Deterministic,
+// Bf16Decode, Bf16TensorCore, Bf16TensorCoreDeterministic, Bf16TensorCorePipelined,
+// Bf16TensorCorePipelinedDeterministic), the prefill path as `Bf16DequantCublas` and a Dispatcher created for bf16
+// calls as `Bf16Auto`: every bf16 row's kernel name starts with Bf16, so that a reader keyed by the kernel name (as
+// report.py's fp16 tables and make_dispatch_table.py are) never mixes the two types; the `dtype` column says it too.
+// A bf16 point's activations are the fp16 point's normal draws rounded to bf16, its dense yardstick (`cublas_*`,
+// `dense_*`) is cuBLAS with bf16 A, W and C (fp32 compute) on the same shape, and its read reference is the fp16
+// point's (the same weight bytes). `both` measures fp16 then bf16 at each M of a layer. DeterministicF32 (the fp16
+// twin of Bf16Deterministic, the dispatchers' fallback) runs only when --kernels names it.
 //
 // Above M = 128 the SIMT presets (8 rows of M per block: they re-read the weights per 8 rows, seconds per call at
 // M = 4096) run only when --kernels names them, and every point takes at most 10 repetitions (calls take
-// milliseconds; the median is stable). The column `dispatched` says which kernel a row ran (for `auto`, the
-// dispatcher's choice).
+// milliseconds; the median is stable). --simt-max-m M: the SIMT presets (Decode, Bf16Decode, ...) run at no M above
+// M, named or not: a bounded run that names Decode for the small M where it is the fastest does not spend most of
+// its time on Decode at M = 64..1024, where no table chooses it. The column `dispatched` says which kernel a row ran
+// (for `auto` and `Bf16Auto`, the dispatcher's choice, by the CSV name of its build for the row's type).
 //
 // Timing: device events; warm-up first; weights rotated over copies totalling more than 4.5x the L2 cache, so every
 // call streams its weights from memory. Back to back (columns ending in `_b2b`, and the older `us` and `dense_us`):
@@ -20,7 +37,7 @@
 // and `dense_us_graph`): the same batch captured once in a CUDA/HIP graph and replayed, per call, which is what an
 // engine that replays graphs sees. `us_event` is the median of single calls each between its own event pair (launch
 // latency included, as the peers' figures in PEERS.md were taken). `read_ref_*` is the read-only kernel, `cublas_*`
-// and `dense_*` the dense fp16 GEMM (hipBLAS on AMD, under the same names).
+// and `dense_*` the dense GEMM of the row's type (hipBLAS on AMD, under the same names).
 // Every result is first checked against an fp64 host reference (the first rows of C).
 // Writes DIR/results.csv, DIR/results.json and prints progress on stderr.
 
@@ -35,11 +52,14 @@
 #include <cstring>
 #include <ctime>
 #include <functional>
+#include <initializer_list>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <string>
 #include <thread>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "dense_gemm.hpp"
@@ -121,6 +141,13 @@ __global__ void fill_random_kernel(std::uint32_t* p, std::size_t words, std::uin
 /// Dense fp16 values in [-1, 1) (two per word): exponent of 0.5..1 with random mantissa and sign.
 void fill_random_halves(void* p, std::size_t halves, std::uint32_t seed) {
   fill_random_kernel<<<1024, 256>>>(static_cast<std::uint32_t*>(p), halves / 2, seed, 0x83FF83FFu, 0x38003800u);
+  CHECK_RT(platform::last_error());
+}
+
+/// Dense bf16 values in [-1, 1) (two per word): exponent of 0.5..1 with random mantissa and sign (fp16's bit pattern
+/// read as bf16 would be values near 2^-15: finite, but not what a layer holds).
+void fill_random_bf16(void* p, std::size_t elements, std::uint32_t seed) {
+  fill_random_kernel<<<1024, 256>>>(static_cast<std::uint32_t*>(p), elements / 2, seed, 0x807F807Fu, 0x3F003F00u);
   CHECK_RT(platform::last_error());
 }
 
@@ -250,8 +277,10 @@ HostLayer make_host_layer(int k, int n, bool act_order, std::uint32_t seed) {
   return l;
 }
 
-/// fp64 reference of the first `rows` rows of C (v1 zero points), threaded over columns.
-std::vector<double> reference_rows(const HostLayer& l, const std::vector<std::uint16_t>& a, int rows) {
+/// fp64 reference of the first `rows` rows of C (v1 zero points), threaded over columns; A's 16-bit elements read by
+/// `decode` (fp16 or bf16 bits).
+std::vector<double> reference_rows(const HostLayer& l, const std::vector<std::uint16_t>& a, int rows,
+                                   ref::ElementDecoder decode) {
   std::vector<double> c(static_cast<std::size_t>(rows) * l.n, 0.0);
   const unsigned threads = std::max(1u, std::min(16u, std::thread::hardware_concurrency()));
   std::vector<std::thread> pool;
@@ -259,7 +288,7 @@ std::vector<double> reference_rows(const HostLayer& l, const std::vector<std::ui
     pool.emplace_back([&, t] {
       std::vector<double> av(l.k);
       for (int r = 0; r < rows; ++r) {
-        for (int kk = 0; kk < l.k; ++kk) av[kk] = ref::half_bits_to_float(a[static_cast<std::size_t>(r) * l.k + kk]);
+        for (int kk = 0; kk < l.k; ++kk) av[kk] = decode(a[static_cast<std::size_t>(r) * l.k + kk]);
         for (int col = static_cast<int>(t); col < l.n; col += static_cast<int>(threads)) {
           double sum = 0;
           for (int kk = 0; kk < l.k; ++kk) {
@@ -284,6 +313,7 @@ template <class G>
 struct Named {
   using Gemm = G;
   const char* name;
+  bool by_default = true;  ///< false: runs only when --kernels names it
 };
 // The matrix-core presets where every target of the build has matrix instructions (NVIDIA: this benchmark is built
 // for sm_80+; AMD: not with gfx906 among the targets, where they are a compile-time error).
@@ -302,9 +332,41 @@ const auto kPresets =
                     Named<opt4gptq::presets::Vml>{"VML"}, Named<opt4gptq::presets::Ila>{"ILA"},
                     Named<opt4gptq::presets::Opt4Gptq>{"Opt4GPTQ"},
                     Named<opt4gptq::presets::Deterministic>{"Deterministic"},
-                    Named<opt4gptq::presets::Decode>{"Decode"}
+                    Named<opt4gptq::presets::Decode>{"Decode"},
+                    Named<opt4gptq::presets::DeterministicF32>{"DeterministicF32", false}
                     OPT4GPTQ_BENCH_MATRIX_CORE_PRESETS OPT4GPTQ_BENCH_EXTRA_PRESETS);
+// The bf16 presets (bf16 A and C), under their preset names. Their matrix-core kernels on AMD need gfx90a or gfx94x
+// (v_mfma_f32_16x16x16bf16_1k): not gfx908, although it has the fp16 matrix instructions.
+#if defined(OPT4GPTQ_BACKEND_CUDA) || defined(OPT4GPTQ_BENCH_ALL_TARGETS_HAVE_MATRIX_CORES)
+#define OPT4GPTQ_BENCH_BF16_MATRIX_CORE_PRESETS \
+  , Named<opt4gptq::presets::Bf16TensorCore>{"Bf16TensorCore"}, \
+  Named<opt4gptq::presets::Bf16TensorCoreDeterministic>{"Bf16TensorCoreDeterministic"}, \
+  Named<opt4gptq::presets::Bf16TensorCorePipelined>{"Bf16TensorCorePipelined"}, \
+  Named<opt4gptq::presets::Bf16TensorCorePipelinedDeterministic>{"Bf16TensorCorePipelinedDeterministic"}
+#else
+#define OPT4GPTQ_BENCH_BF16_MATRIX_CORE_PRESETS
+#endif
+const auto kBf16Presets =
+    std::make_tuple(Named<opt4gptq::presets::Bf16Simt>{"Bf16Simt"},
+                    Named<opt4gptq::presets::Bf16Deterministic>{"Bf16Deterministic"},
+                    Named<opt4gptq::presets::Bf16Decode>{"Bf16Decode"}
+                    OPT4GPTQ_BENCH_BF16_MATRIX_CORE_PRESETS);
 // clang-format on
+
+/// The CSV name of a kernel the dispatcher chose (the `dispatched` column) for calls of `dtype`: its KernelChoice name
+/// in fp16, the name of its bf16 build in bf16 (host/dispatch_kernels.hpp's bf16 list: DeterministicF32 is
+/// Bf16Deterministic, DequantCublas is this benchmark's Bf16DequantCublas, every other kernel X is presets::Bf16X).
+std::string dispatched_name(opt4gptq::KernelChoice k, opt4gptq::ElementType dtype) {
+  if (dtype != opt4gptq::ElementType::kBf16) return opt4gptq::kernel_name(k);
+  if (k == opt4gptq::KernelChoice::kDeterministicF32) return "Bf16Deterministic";
+  return std::string("Bf16") + opt4gptq::kernel_name(k);
+}
+
+/// The 16 layer shapes (K x N, no act-order) of ../shared/PEERS.md's H200 table, as report.py's PEER_SHAPES: `--shapes
+/// peers`.
+const char* const kPeerShapes =
+    "11008x4096,13824x5120,14336x4096,2048x6144,2560x7680,4096x12288,4096x22016,4096x28672,4096x4096,4096x6144,"
+    "5120x15360,5120x27648,5120x5120,5504x2048,6912x2560,8192x28672";
 
 /// Above this M the SIMT presets run only when --kernels names them, and points take at most kLargeMReps repetitions.
 constexpr int kSimtMaxM = 128;
@@ -319,6 +381,14 @@ struct Row {
   int grid_z;
   double rel_error;
   std::string dispatched;  ///< the kernel that ran: `kernel`, or for `auto` the dispatcher's choice
+  opt4gptq::ElementType dtype;
+};
+
+/// The dense GEMM's time at one M, in one element type.
+struct DenseTime {
+  int m;
+  opt4gptq::ElementType dtype;
+  Timing t;
 };
 
 std::vector<int> parse_list(const char* s) {
@@ -354,7 +424,11 @@ int main(int argc, char** argv) {
   int reps = 50;
   std::vector<int> ms = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096};
   std::string filter;
-  std::vector<std::string> kernels;  // empty: all
+  std::vector<std::pair<int, int>> shapes;  // K x N; empty: all
+  std::vector<std::string> kernels;         // empty: all
+  std::vector<opt4gptq::ElementType> dtypes = {opt4gptq::ElementType::kFp16};
+  int simt_max_m = 1 << 30;  // --simt-max-m: none unless given
+  bool usage = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--out" && i + 1 < argc)
@@ -369,12 +443,75 @@ int main(int argc, char** argv) {
       filter = argv[++i];
     else if (a == "--kernels" && i + 1 < argc)
       kernels = parse_names(argv[++i]);
-    else {
-      std::fprintf(stderr,
-                   "usage: bench_gemm --out DIR [--quick] [--reps N] [--m 1,2,4] [--filter TEXT] "
-                   "[--kernels NAME,NAME]\n");
-      return 2;
+    else if (a == "--simt-max-m" && i + 1 < argc)
+      simt_max_m = std::atoi(argv[++i]);
+    else if (a == "--shapes" && i + 1 < argc) {
+      const std::string list = argv[++i];
+      for (const std::string& kn : parse_names(list == "peers" ? kPeerShapes : list.c_str())) {
+        int k = 0, n = 0;
+        char tail = 0;
+        if (std::sscanf(kn.c_str(), "%dx%d%c", &k, &n, &tail) != 2) usage = true;
+        shapes.emplace_back(k, n);
+      }
+    } else if (a == "--dtype" && i + 1 < argc) {
+      const std::string d = argv[++i];
+      if (d == "fp16")
+        dtypes = {opt4gptq::ElementType::kFp16};
+      else if (d == "bf16")
+        dtypes = {opt4gptq::ElementType::kBf16};
+      else if (d == "both")
+        dtypes = {opt4gptq::ElementType::kFp16, opt4gptq::ElementType::kBf16};
+      else
+        usage = true;
+    } else
+      usage = true;
+  }
+  if (usage) {
+    std::fprintf(stderr,
+                 "usage: bench_gemm --out DIR [--quick] [--reps N] [--m 1,2,4] [--filter TEXT] "
+                 "[--shapes peers|KxN,KxN] [--kernels NAME,NAME] [--dtype fp16|bf16|both] [--simt-max-m M]\n");
+    return 2;
+  }
+  auto runs = [&](opt4gptq::ElementType t) { return std::find(dtypes.begin(), dtypes.end(), t) != dtypes.end(); };
+  {
+    // A name --kernels gives must be a kernel of a type the run measures: a typo, or a bf16 name without --dtype bf16
+    // or both, would otherwise measure nothing and say nothing.
+    auto names_of = [](const auto& presets, std::initializer_list<const char*> more) {
+      std::vector<std::string> v;
+      std::apply([&](const auto&... p) { (v.push_back(p.name), ...); }, presets);
+      v.insert(v.end(), more.begin(), more.end());
+      return v;
+    };
+    const std::vector<std::string> fp16_names = names_of(kPresets, {"DequantCublas", "auto"});
+    const std::vector<std::string> bf16_names = names_of(kBf16Presets, {"Bf16DequantCublas", "Bf16Auto"});
+    bool named_fp16 = false, named_bf16 = false;
+    for (const std::string& name : kernels) {
+      const bool fp16 = std::find(fp16_names.begin(), fp16_names.end(), name) != fp16_names.end();
+      const bool bf16 = std::find(bf16_names.begin(), bf16_names.end(), name) != bf16_names.end();
+      if (!fp16 && !bf16) {
+        std::fprintf(stderr, "bench_gemm: --kernels: no kernel named %s in this build; fp16:", name.c_str());
+        for (const std::string& n : fp16_names) std::fprintf(stderr, " %s", n.c_str());
+        std::fprintf(stderr, "; bf16:");
+        for (const std::string& n : bf16_names) std::fprintf(stderr, " %s", n.c_str());
+        std::fprintf(stderr, "\n");
+        return 2;
+      }
+      if (!runs(fp16 ? opt4gptq::ElementType::kFp16 : opt4gptq::ElementType::kBf16)) {
+        std::fprintf(stderr, "bench_gemm: --kernels: %s is a%s kernel: add --dtype %s or both\n", name.c_str(),
+                     fp16 ? "n fp16" : " bf16", fp16 ? "fp16" : "bf16");
+        return 2;
+      }
+      named_fp16 |= fp16;
+      named_bf16 |= bf16;
     }
+    // A type none of whose kernels --kernels names is not measured at all (its dense yardstick would be timed for
+    // nothing).
+    if (!kernels.empty())
+      dtypes.erase(std::remove_if(dtypes.begin(), dtypes.end(),
+                                  [&](opt4gptq::ElementType t) {
+                                    return t == opt4gptq::ElementType::kBf16 ? !named_bf16 : !named_fp16;
+                                  }),
+                   dtypes.end());
   }
   if (quick) {
     reps = std::min(reps, 20);
@@ -424,13 +561,17 @@ int main(int argc, char** argv) {
   std::vector<Row> rows;
   int wrong_results = 0;  // kernels whose result failed the check at some point (those points are left out)
   // Per shape: the read reference, the weight bytes, and the dense GEMM per M.
-  std::vector<std::tuple<const LayerShape*, Timing, double, std::vector<std::pair<int, Timing>>>> yardsticks;
+  std::vector<std::tuple<const LayerShape*, Timing, double, std::vector<DenseTime>>> yardsticks;
+  auto selected = [&](const LayerShape& s) {
+    if (!filter.empty() && std::string(s.model).find(filter) == std::string::npos) return false;
+    return shapes.empty() ||
+           (!s.act_order && std::find(shapes.begin(), shapes.end(), std::make_pair(s.k, s.n)) != shapes.end());
+  };
   int done = 0, total = 0;
-  for (const LayerShape& s : kLayers)
-    if (filter.empty() || std::string(s.model).find(filter) != std::string::npos) ++total;
+  for (const LayerShape& s : kLayers) total += selected(s) ? 1 : 0;
 
   for (const LayerShape& shape : kLayers) {
-    if (!filter.empty() && std::string(shape.model).find(filter) == std::string::npos) continue;
+    if (!selected(shape)) continue;
     ++done;
     // A shape measured for an earlier model (CodeLlama-7B has Llama-2-7B's shapes) is reported again, not re-run.
     const Row* measured = nullptr;
@@ -444,7 +585,7 @@ int main(int argc, char** argv) {
       std::vector<Row> again;
       for (const Row& r : rows)
         if (r.shape == first)
-          again.push_back(Row{&shape, r.m, r.kernel, r.t, r.launches, r.grid_z, r.rel_error, r.dispatched});
+          again.push_back(Row{&shape, r.m, r.kernel, r.t, r.launches, r.grid_z, r.rel_error, r.dispatched, r.dtype});
       rows.insert(rows.end(), again.begin(), again.end());
       for (auto& y : yardsticks)
         if (std::get<0>(y) == first) {
@@ -519,28 +660,68 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
-    // Yardsticks' buffers: the same bytes for the read reference, dense fp16 weights for the dense GEMM.
+    // Yardsticks' buffers: the same bytes for the read reference, dense weights of each type for the dense GEMM.
     const std::size_t read_bytes = (static_cast<std::size_t>(weight_bytes) + 15) / 16 * 16;
     DeviceBuffer read_buffer(read_bytes * copies);
     fill_random_halves(read_buffer.ptr, read_bytes * copies / 2, 7);
     const double dense_bytes = 2.0 * k * n;
     const int dense_copies = std::max(2, static_cast<int>(std::ceil(rotate_bytes / dense_bytes)));
-    DeviceBuffer dense_w(static_cast<std::size_t>(dense_bytes) * dense_copies);
-    fill_random_halves(dense_w.ptr, static_cast<std::size_t>(k) * n * dense_copies, 9);
 
+    // Activations: the same normal draws for both types (fp16 as before bf16 existed; bf16 rounds the same floats), so
+    // that the two types' points multiply the same matrix up to their rounding.
     const int max_m = *std::max_element(ms.begin(), ms.end());
-    std::vector<std::uint16_t> a_host(static_cast<std::size_t>(max_m) * k);
+    const std::size_t a_elements = static_cast<std::size_t>(max_m) * k;
+    std::vector<std::uint16_t> a_fp16(a_elements), a_bf16(runs(opt4gptq::ElementType::kBf16) ? a_elements : 0);
     {
       std::mt19937 rng(42);
       std::normal_distribution<float> normal(0.0f, 1.0f);
-      for (auto& x : a_host) x = ref::float_to_half_bits(normal(rng));
+      for (std::size_t i = 0; i < a_elements; ++i) {
+        const float x = normal(rng);
+        a_fp16[i] = ref::float_to_half_bits(x);
+        if (!a_bf16.empty()) a_bf16[i] = ref::float_to_bf16_bits(x);
+      }
     }
-    DeviceBuffer a(a_host.size() * 2), c_buf(static_cast<std::size_t>(max_m) * n * 2);
-    CHECK_RT(platform::copy_to_device(a.ptr, a_host.data(), a_host.size() * 2));
+    DeviceBuffer c_buf(static_cast<std::size_t>(max_m) * n * 2);
     const int check_rows = 2;
-    const std::vector<double> expected = reference_rows(host, a_host, std::min(check_rows, max_m));
+    // What each element type of the run has of its own: A, the reference of C's first rows, the dense GEMM's weights,
+    // and the dispatcher of this layer (copy 0; every copy has its shape) with the default options for calls of the
+    // type: the `auto` / `Bf16Auto` row.
+    struct PerType {
+      opt4gptq::ElementType dtype;
+      const char* prefix;  // of the kernel names in the CSV: "" (fp16) or "Bf16"
+      std::unique_ptr<DeviceBuffer> a, dense_w;
+      std::vector<double> expected;
+      opt4gptq::Dispatcher dispatcher;
+    };
+    std::vector<PerType> types;
+    for (const opt4gptq::ElementType dtype : dtypes) {
+      const bool bf16 = dtype == opt4gptq::ElementType::kBf16;
+      const std::vector<std::uint16_t>& a_host = bf16 ? a_bf16 : a_fp16;
+      PerType t{dtype,
+                bf16 ? "Bf16" : "",
+                std::make_unique<DeviceBuffer>(a_elements * 2),
+                std::make_unique<DeviceBuffer>(static_cast<std::size_t>(dense_bytes) * dense_copies),
+                {},
+                {}};
+      CHECK_RT(platform::copy_to_device(t.a->ptr, a_host.data(), a_elements * 2));
+      if (bf16)
+        fill_random_bf16(t.dense_w->ptr, static_cast<std::size_t>(k) * n * dense_copies, 9);
+      else
+        fill_random_halves(t.dense_w->ptr, static_cast<std::size_t>(k) * n * dense_copies, 9);
+      t.expected = reference_rows(host, a_host, std::min(check_rows, max_m),
+                                  bf16 ? ref::bf16_bits_to_float : ref::half_bits_to_float);
+      opt4gptq::DispatchOptions auto_options;
+      auto_options.max_m = max_m;
+      auto_options.dtype = dtype;
+      const opt4gptq::Status st = opt4gptq::Dispatcher::create(weights[0], auto_options, &t.dispatcher);
+      if (!st.ok()) {
+        std::fprintf(stderr, "Dispatcher::create (%s): %s\n", opt4gptq::element_name(dtype), st.message);
+        return 1;
+      }
+      types.push_back(std::move(t));
+    }
 
-    // Read reference: once per shape (independent of M).
+    // Read reference: once per shape (independent of M and of the element type: the same weight bytes).
     int sms = 0;
     CHECK_RT(platform::multiprocessor_count(0, &sms));
     const Timing read_t = time_calls(
@@ -550,124 +731,144 @@ int main(int argc, char** argv) {
               sink.as<unsigned int>());
         },
         copies, reps, stream);
-    std::vector<std::pair<int, Timing>> dense_times;
-    // The dispatcher of this layer (copy 0; every copy has its shape), with the default options: the `auto` row.
-    opt4gptq::DispatchOptions auto_options;
-    auto_options.max_m = max_m;
-    opt4gptq::Dispatcher dispatcher;
-    {
-      const opt4gptq::Status st = opt4gptq::Dispatcher::create(weights[0], auto_options, &dispatcher);
-      if (!st.ok()) {
-        std::fprintf(stderr, "Dispatcher::create: %s\n", st.message);
-        return 1;
-      }
-    }
+    std::vector<DenseTime> dense_times;
 
     for (const int m : ms) {
       const int reps_m = m > kSimtMaxM ? std::min(reps, kLargeMReps) : reps;
-      Timing dense_t;
-      if (dense.available()) {
-        bool ok = true;
-        dense_t = time_calls(
-            [&](int slot, platform::stream_t st) {
-              ok &= dense.run(m, n, k, a.ptr, dense_w.as<char>() + slot * static_cast<std::size_t>(dense_bytes),
-                              c_buf.ptr, st);
-            },
-            dense_copies, reps_m, stream);
-        if (!ok) dense_t = Timing{};
-      }
-      dense_times.emplace_back(m, dense_t);
-      std::fprintf(stderr, "    M=%-4d read-ref %5.1f/%5.1f us  %s %6.1f/%6.1f us |", m, read_t.us, read_t.us_graph,
-                   bench::DenseGemm::name(), dense_t.us, dense_t.us_graph);
-      auto wanted = [&](const char* name, bool by_default) {
-        if (kernels.empty()) return by_default;
-        return std::find(kernels.begin(), kernels.end(), name) != kernels.end();
-      };
-      auto problem_for = [&](int slot) {
-        opt4gptq::GemmProblem pr;
-        pr.m = m;
-        pr.a = a.as<const opt4gptq::half>();
-        pr.c = c_buf.as<opt4gptq::half>();
-        pr.weights = &weights[slot];
-        return pr;
-      };
-      auto fail = [&](const char* name, const opt4gptq::Status& st) {
-        std::fprintf(stderr, "\n%s: %s\n", name, st.message);
-        std::exit(1);
-      };
-      // One kernel at this point: correctness first (poison C, run on copy 0, compare the first rows with the fp64
-      // reference), then the timings. `run(slot, workspace, bytes, stream)` enqueues one call on weight copy `slot`.
-      auto measure = [&](const char* name, std::size_t workspace_bytes, int launches, int k_blocks,
-                         const char* dispatched, const auto& run) {
-        std::vector<std::uint16_t> c_host(static_cast<std::size_t>(m) * n, 0x7E00);
-        CHECK_RT(platform::copy_to_device(c_buf.ptr, c_host.data(), c_host.size() * 2));
-        DeviceBuffer workspace(workspace_bytes);
-        opt4gptq::Status st = opt4gptq::clear_workspace(workspace.ptr, workspace_bytes, nullptr);
-        if (st.ok()) st = run(0, workspace.ptr, workspace_bytes, nullptr);
-        if (!st.ok()) fail(name, st);
-        CHECK_RT(platform::device_synchronize());
-        CHECK_RT(platform::copy_to_host(c_host.data(), c_buf.ptr, c_host.size() * 2));
-        const int rows_checked = std::min(m, check_rows);
-        const ref::ErrorReport e = ref::compare(c_host.data(), rows_checked, n, 0, expected);
-        if (e.non_finite > 0 || e.relative > 5e-3) {
-          // Not timed, not reported; the run goes on (other kernels' figures stay usable) and exits 1.
-          std::fprintf(stderr, "\n%s %s %s M=%d: WRONG RESULT (relative error %.3g, %lld non-finite)\n", name,
-                       shape.model, shape.layer, m, e.relative, e.non_finite);
-          ++wrong_results;
-          return;
+      // fp16 then bf16 at each M (with --dtype both): the two types' points of a layer and M are measured seconds
+      // apart, under the same clocks and temperature, and share the read reference.
+      for (const PerType& type : types) {
+        const opt4gptq::ElementType dtype = type.dtype;
+        const bool bf16 = dtype == opt4gptq::ElementType::kBf16;
+        Timing dense_t;
+        if (dense.available()) {
+          bool ok = true;
+          dense_t = time_calls(
+              [&](int slot, platform::stream_t st) {
+                ok &= dense.run(m, n, k, type.a->ptr,
+                                type.dense_w->as<char>() + slot * static_cast<std::size_t>(dense_bytes), c_buf.ptr,
+                                dtype, st);
+              },
+              dense_copies, reps_m, stream);
+          if (!ok) dense_t = Timing{};
         }
-        const Timing t =
-            time_calls([&](int slot, platform::stream_t s) { (void)run(slot, workspace.ptr, workspace_bytes, s); },
-                       copies, reps_m, stream);
-        rows.push_back(Row{&shape, m, name, t, launches, k_blocks, e.relative, dispatched});
-        std::fprintf(stderr, " %s %.1f/%.1f", name, t.us, t.us_graph);
-      };
-      std::apply(
-          [&](auto... preset) {
-            (
-                [&](auto p) {
-                  using Gemm = typename decltype(p)::Gemm;
-                  // SIMT kernels (8 rows of M per block) re-read the weights per 8 rows: not at prefill sizes.
-                  if (!wanted(p.name, Gemm::kMaxRows > 8 || m <= kSimtMaxM)) return;
-                  opt4gptq::Plan planned;
-                  const opt4gptq::Status st = opt4gptq::plan<Gemm>(problem_for(0), &planned);
-                  if (!st.ok()) fail(p.name, st);
-                  measure(p.name, planned.workspace_bytes, planned.zero_fill_output ? 2 : 1, planned.grid_z, p.name,
-                          [&](int slot, void* ws, std::size_t bytes, platform::stream_t s) {
-                            return opt4gptq::launch<Gemm>(problem_for(slot), ws, bytes, s);
-                          });
-                }(preset),
-                ...);
-          },
-          kPresets);
+        dense_times.push_back(DenseTime{m, dtype, dense_t});
+        std::fprintf(stderr, "    M=%-4d read-ref %5.1f/%5.1f us  %s%s %6.1f/%6.1f us |", m, read_t.us, read_t.us_graph,
+                     bench::DenseGemm::name(), bf16 ? " bf16" : "", dense_t.us, dense_t.us_graph);
+        auto wanted = [&](const char* name, bool by_default) {
+          if (kernels.empty()) return by_default;
+          return std::find(kernels.begin(), kernels.end(), name) != kernels.end();
+        };
+        auto problem_for = [&](int slot) {
+          opt4gptq::GemmProblem pr;
+          pr.m = m;
+          pr.a = type.a->ptr;
+          pr.c = c_buf.ptr;
+          pr.dtype = dtype;
+          pr.weights = &weights[slot];
+          return pr;
+        };
+        auto fail = [&](const std::string& name, const opt4gptq::Status& st) {
+          std::fprintf(stderr, "\n%s: %s\n", name.c_str(), st.message);
+          std::exit(1);
+        };
+        // One kernel at this point: correctness first (poison C with NaN, run on copy 0, compare the first rows with
+        // the fp64 reference), then the timings. `run(slot, workspace, bytes, stream)` enqueues one call on weight
+        // copy `slot`; `c_additions` is how many K blocks add into each output through atomics (0: C stored once).
+        auto measure = [&](const std::string& name, std::size_t workspace_bytes, int launches, int k_blocks,
+                           int c_additions, const std::string& dispatched, const auto& run) {
+          std::vector<std::uint16_t> c_host(static_cast<std::size_t>(m) * n, bf16 ? 0x7FC0 : 0x7E00);
+          CHECK_RT(platform::copy_to_device(c_buf.ptr, c_host.data(), c_host.size() * 2));
+          DeviceBuffer workspace(workspace_bytes);
+          opt4gptq::Status st = opt4gptq::clear_workspace(workspace.ptr, workspace_bytes, nullptr);
+          if (st.ok()) st = run(0, workspace.ptr, workspace_bytes, nullptr);
+          if (!st.ok()) fail(name, st);
+          CHECK_RT(platform::device_synchronize());
+          CHECK_RT(platform::copy_to_host(c_host.data(), c_buf.ptr, c_host.size() * 2));
+          const int rows_checked = std::min(m, check_rows);
+          const ref::ErrorReport e = ref::compare(c_host.data(), rows_checked, n, 0, type.expected,
+                                                  bf16 ? ref::bf16_bits_to_float : ref::half_bits_to_float);
+          // fp16: 5e-3 (C's rounding is 2^-11 relative; the fp16-chain kernels' partial sums and fp16 atomics add
+          // more). bf16: the products and sums are fp32 (relative error ~1e-6 at these K), so the error is bf16's
+          // roundings, unit roundoff u = 2^-8: C's (an rms near u/2.5 of C's norm), the weights' to bf16 in the
+          // matrix-core kernels and the prefill path (near 0.43u), together bounded by 4u with room (the bf16
+          // dispatcher test's bound); and, where K blocks meet in C through bf16 atomics, one rounding of a running
+          // sum per block (about u/2.5 · sqrt(blocks / 2) in the norm), bounded by u · sqrt(blocks), 3.5 times that,
+          // added in quadrature. A wrong row, group or zero point is off by 0.1 and more.
+          const double tolerance = bf16 ? std::sqrt(16.0 + c_additions) / 256.0 : 5e-3;
+          if (e.non_finite > 0 || e.relative > tolerance) {
+            // Not timed, not reported; the run goes on (other kernels' figures stay usable) and exits 1.
+            std::fprintf(stderr, "\n%s %s %s M=%d: WRONG RESULT (relative error %.3g > %.3g, %lld non-finite)\n",
+                         name.c_str(), shape.model, shape.layer, m, e.relative, tolerance, e.non_finite);
+            ++wrong_results;
+            return;
+          }
+          const Timing t =
+              time_calls([&](int slot, platform::stream_t s) { (void)run(slot, workspace.ptr, workspace_bytes, s); },
+                         copies, reps_m, stream);
+          rows.push_back(Row{&shape, m, name, t, launches, k_blocks, e.relative, dispatched, dtype});
+          std::fprintf(stderr, " %s %.1f/%.1f", name.c_str(), t.us, t.us_graph);
+        };
+        auto measure_presets = [&](const auto& presets) {
+          std::apply(
+              [&](auto... preset) {
+                (
+                    [&](auto p) {
+                      using Gemm = typename decltype(p)::Gemm;
+                      // SIMT kernels (8 rows of M per block) re-read the weights per 8 rows: not at prefill sizes.
+                      constexpr bool kSimt = Gemm::kMaxRows <= 8;
+                      if (!wanted(p.name, p.by_default && (!kSimt || m <= kSimtMaxM))) return;
+                      if (kSimt && m > simt_max_m) return;
+                      opt4gptq::Plan planned;
+                      const opt4gptq::Status st = opt4gptq::plan<Gemm>(problem_for(0), &planned);
+                      if (!st.ok()) fail(p.name, st);
+                      measure(p.name, planned.workspace_bytes, planned.zero_fill_output ? 2 : 1, planned.grid_z,
+                              planned.zero_fill_output ? planned.grid_z : 0, p.name,
+                              [&](int slot, void* ws, std::size_t bytes, platform::stream_t s) {
+                                return opt4gptq::launch<Gemm>(problem_for(slot), ws, bytes, s);
+                              });
+                    }(preset),
+                    ...);
+              },
+              presets);
+        };
+        if (bf16)
+          measure_presets(kBf16Presets);
+        else
+          measure_presets(kPresets);
 #if OPT4GPTQ_WITH_CUBLAS
-      // The prefill path on its own: dequantize into the workspace, cuBLAS, clear (3 launches, cuBLAS's own aside).
-      if (wanted("DequantCublas", true)) {
-        using Prefill = opt4gptq::DequantCublas;
-        opt4gptq::DeviceInfo device;
-        opt4gptq::Plan planned;
-        opt4gptq::Status st = opt4gptq::current_device_info(&device);
-        if (st.ok()) st = Prefill::plan_shape(m, weights[0], device, opt4gptq::PlanOptions{}, &planned);
-        if (!st.ok()) fail("DequantCublas", st);
-        measure("DequantCublas", planned.workspace_bytes, 3, 1, "DequantCublas",
-                [&](int slot, void* ws, std::size_t bytes, platform::stream_t s) {
-                  return Prefill::launch(planned, problem_for(slot), ws, bytes, s);
-                });
-      }
+        // The prefill path on its own: dequantize into the workspace, cuBLAS, clear (3 launches, cuBLAS's own aside).
+        const std::string prefill_name = std::string(type.prefix) + "DequantCublas";
+        if (wanted(prefill_name.c_str(), true)) {
+          using Prefill = opt4gptq::DequantCublas;
+          opt4gptq::DeviceInfo device;
+          opt4gptq::Plan planned;
+          opt4gptq::Status st = opt4gptq::current_device_info(&device);
+          if (st.ok()) st = Prefill::plan_shape(m, weights[0], device, opt4gptq::PlanOptions{}, &planned);
+          if (!st.ok()) fail(prefill_name, st);
+          measure(prefill_name, planned.workspace_bytes, 3, 1, 0, prefill_name,
+                  [&](int slot, void* ws, std::size_t bytes, platform::stream_t s) {
+                    return Prefill::launch(planned, problem_for(slot), ws, bytes, s);
+                  });
+        }
 #endif
-      // The dispatcher, as an engine calls it (it plans per call, as launch<Gemm>(problem, ...) does).
-      if (wanted("auto", true)) {
-        opt4gptq::DispatchPlan planned;
-        const opt4gptq::Status st = dispatcher.plan(m, &planned);
-        if (!st.ok()) fail("auto", st);
-        const bool prefill = planned.kernel == opt4gptq::KernelChoice::kDequantCublas;
-        const int launches = prefill ? 3 : planned.launches * (planned.plan.zero_fill_output ? 2 : 1);
-        measure("auto", dispatcher.workspace_bytes(), launches, prefill ? 1 : planned.plan.grid_z, planned.kernel_name,
-                [&](int slot, void* ws, std::size_t bytes, platform::stream_t s) {
-                  return dispatcher.launch(problem_for(slot), ws, bytes, s);
-                });
+        // The dispatcher, as an engine calls it (it plans per call, as launch<Gemm>(problem, ...) does).
+        const char* const auto_name = bf16 ? "Bf16Auto" : "auto";
+        if (wanted(auto_name, true)) {
+          opt4gptq::DispatchPlan planned;
+          const opt4gptq::Status st = type.dispatcher.plan(m, &planned);
+          if (!st.ok()) fail(auto_name, st);
+          const bool prefill = planned.kernel == opt4gptq::KernelChoice::kDequantCublas;
+          const int launches = prefill ? 3 : planned.launches * (planned.plan.zero_fill_output ? 2 : 1);
+          const int additions = !prefill && planned.plan.zero_fill_output ? planned.plan.grid_z : 0;
+          measure(auto_name, type.dispatcher.workspace_bytes(), launches, prefill ? 1 : planned.plan.grid_z, additions,
+                  dispatched_name(planned.kernel, dtype),
+                  [&](int slot, void* ws, std::size_t bytes, platform::stream_t s) {
+                    return type.dispatcher.launch(problem_for(slot), ws, bytes, s);
+                  });
+        }
+        std::fprintf(stderr, "\n");
       }
-      std::fprintf(stderr, "\n");
     }
     yardsticks.emplace_back(&shape, read_t, weight_bytes, dense_times);
   }
@@ -681,7 +882,7 @@ int main(int argc, char** argv) {
   };
   auto baseline_us = [&](const Row& r) {
     for (const Row& b : rows)
-      if (b.shape == r.shape && b.m == r.m && b.kernel == "Baseline") return b.t.us;
+      if (b.shape == r.shape && b.m == r.m && b.dtype == r.dtype && b.kernel == "Baseline") return b.t.us;
     return 0.0;
   };
   const std::time_t now = std::time(nullptr);
@@ -697,12 +898,14 @@ int main(int argc, char** argv) {
   // Time columns: `us_graph`, `read_ref_us`, `read_ref_us_graph`, `dense_us_graph` and `cublas_us` are graph replay;
   // `us`, `us_b2b`, `read_ref_us_b2b`, `dense_us` and `cublas_us_b2b` are back to back (`us` = `us_b2b`, `read_ref_us`
   // = `read_ref_us_graph`, `dense_us` = `cublas_us_b2b`, `dense_us_graph` = `cublas_us`; the older names stay for
-  // existing readers). Rates and ratios without a `_graph` ending are back to back, as before.
+  // existing readers). Rates and ratios without a `_graph` ending are back to back, as before. `dtype` (fp16 or bf16,
+  // the last column: readers by position see the columns they knew) is the element type of A and C; the dense columns
+  // are the dense GEMM of that type, and a bf16 row's speedup_vs_baseline is 0 (Baseline has no bf16 build).
   std::fprintf(csv,
                "model,layer,k,n,act_order,m,kernel,us,us_graph,us_b2b,us_event,launches,k_blocks,weight_bytes,"
                "weight_gbps,weight_gbps_graph,pct_copy_bw,pct_copy_bw_graph,tflops,speedup_vs_baseline,read_ref_us,"
                "read_ref_us_graph,read_ref_us_b2b,time_vs_read_ref,dense_us,dense_us_graph,cublas_us,cublas_us_b2b,"
-               "speedup_vs_dense,speedup_vs_dense_graph,rel_error,dispatched\n");
+               "speedup_vs_dense,speedup_vs_dense_graph,rel_error,dispatched,dtype\n");
   std::fprintf(json,
                "{\n  \"device\": \"%s\",\n  \"backend\": \"%s\",\n  \"driver_version\": %d,\n  \"date\": \"%s\",\n"
                "  \"l2_bytes\": %d,\n  \"copy_gbps\": %.1f,\n  \"dense_library\": \"%s\",\n  \"group_size\": %d,\n"
@@ -715,31 +918,31 @@ int main(int argc, char** argv) {
     const Timing read = std::get<1>(y);
     const double bytes = std::get<2>(y);
     Timing dn;
-    for (const auto& d : std::get<3>(y))
-      if (d.first == r.m) dn = d.second;
+    for (const DenseTime& d : std::get<3>(y))
+      if (d.m == r.m && d.dtype == r.dtype) dn = d.t;
     const double gbps = bytes / (r.t.us * 1e-6) / 1e9, gbps_graph = bytes / (r.t.us_graph * 1e-6) / 1e9;
     const double tflops = 2.0 * r.m * r.shape->k * r.shape->n / (r.t.us * 1e-6) / 1e12;
     const double base = baseline_us(r);
     std::fprintf(csv,
                  "%s,%s,%d,%d,%d,%d,%s,%.3f,%.3f,%.3f,%.3f,%d,%d,%.0f,%.1f,%.1f,%.1f,%.1f,%.3f,%.3f,%.3f,%.3f,%.3f,"
-                 "%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3g,%s\n",
+                 "%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3g,%s,%s\n",
                  r.shape->model, r.shape->layer, r.shape->k, r.shape->n, r.shape->act_order ? 1 : 0, r.m,
                  r.kernel.c_str(), r.t.us, r.t.us_graph, r.t.us, r.t.us_event, r.launches, r.grid_z, bytes, gbps,
                  gbps_graph, 100.0 * gbps / copy_gbps, 100.0 * gbps_graph / copy_gbps, tflops, base / r.t.us,
                  read.us_graph, read.us_graph, read.us, r.t.us / read.us, dn.us, dn.us_graph, dn.us_graph, dn.us,
                  dn.us > 0 ? dn.us / r.t.us : 0.0, dn.us_graph > 0 ? dn.us_graph / r.t.us_graph : 0.0, r.rel_error,
-                 r.dispatched.c_str());
+                 r.dispatched.c_str(), opt4gptq::element_name(r.dtype));
     std::fprintf(json,
                  "    {\"model\": \"%s\", \"layer\": \"%s\", \"k\": %d, \"n\": %d, \"act_order\": %s, \"m\": %d, "
                  "\"kernel\": \"%s\", \"us\": %.3f, \"us_graph\": %.3f, \"us_b2b\": %.3f, \"us_event\": %.3f, "
                  "\"launches\": %d, \"k_blocks\": %d, \"weight_bytes\": %.0f, \"read_ref_us\": %.3f, "
                  "\"read_ref_us_graph\": %.3f, \"read_ref_us_b2b\": %.3f, \"dense_us\": %.3f, "
                  "\"dense_us_graph\": %.3f, \"cublas_us\": %.3f, \"cublas_us_b2b\": %.3f, \"rel_error\": %.3g, "
-                 "\"dispatched\": \"%s\"}%s\n",
+                 "\"dispatched\": \"%s\", \"dtype\": \"%s\"}%s\n",
                  r.shape->model, r.shape->layer, r.shape->k, r.shape->n, r.shape->act_order ? "true" : "false", r.m,
                  r.kernel.c_str(), r.t.us, r.t.us_graph, r.t.us, r.t.us_event, r.launches, r.grid_z, bytes,
                  read.us_graph, read.us_graph, read.us, dn.us, dn.us_graph, dn.us_graph, dn.us, r.rel_error,
-                 r.dispatched.c_str(), i + 1 < rows.size() ? "," : "");
+                 r.dispatched.c_str(), opt4gptq::element_name(r.dtype), i + 1 < rows.size() ? "," : "");
   }
   std::fprintf(json, "  ]\n}\n");
   std::fclose(csv);

@@ -1,7 +1,9 @@
 #pragma once
-// The dense fp16 GEMM of the same shape, from the vendor library: cuBLAS on NVIDIA, hipBLAS on AMD when the build
-// found it (Debian 12 does not package hipBLAS). fp16 inputs and output, fp32 accumulation.
+// The dense GEMM of the same shape, from the vendor library: cuBLAS on NVIDIA, hipBLAS on AMD when the build found it
+// (Debian 12 does not package hipBLAS). fp16 or bf16 inputs and output (the type of the point it is the yardstick of),
+// fp32 accumulation.
 
+#include <opt4gptq/element.hpp>
 #include <opt4gptq/platform.hpp>
 
 #if defined(OPT4GPTQ_BACKEND_CUDA)
@@ -43,20 +45,25 @@ class DenseGemm {
 #endif
   }
 
-  /// C[m][n] = A[m][k] · W[k][n], all row-major fp16. In cuBLAS's column-major terms: C^T (n x m) = W^T (n x k) · A^T.
-  bool run(int m, int n, int k, const void* a, const void* w, void* c, opt4gptq::platform::stream_t stream) {
+  /// C[m][n] = A[m][k] · W[k][n], all row-major, of element type `dtype` (fp16 or bf16). In cuBLAS's column-major
+  /// terms: C^T (n x m) = W^T (n x k) · A^T.
+  bool run(int m, int n, int k, const void* a, const void* w, void* c, opt4gptq::ElementType dtype,
+           opt4gptq::platform::stream_t stream) {
+    const bool bf16 = dtype == opt4gptq::ElementType::kBf16;
 #if defined(OPT4GPTQ_BACKEND_CUDA)
     const float alpha = 1.0f, beta = 0.0f;
+    const cudaDataType_t type = bf16 ? CUDA_R_16BF : CUDA_R_16F;
     cublasSetStream(handle_, stream);
-    return cublasGemmEx(handle_, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &alpha, w, CUDA_R_16F, n, a, CUDA_R_16F, k, &beta,
-                        c, CUDA_R_16F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) == CUBLAS_STATUS_SUCCESS;
+    return cublasGemmEx(handle_, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &alpha, w, type, n, a, type, k, &beta, c, type, n,
+                        CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) == CUBLAS_STATUS_SUCCESS;
 #elif defined(OPT4GPTQ_BENCH_HIPBLAS)
     const float alpha = 1.0f, beta = 0.0f;
+    const hipblasDatatype_t type = bf16 ? HIPBLAS_R_16B : HIPBLAS_R_16F;
     hipblasSetStream(handle_, stream);
-    return hipblasGemmEx(handle_, HIPBLAS_OP_N, HIPBLAS_OP_N, n, m, k, &alpha, w, HIPBLAS_R_16F, n, a, HIPBLAS_R_16F, k,
-                         &beta, c, HIPBLAS_R_16F, n, HIPBLAS_R_32F, HIPBLAS_GEMM_DEFAULT) == HIPBLAS_STATUS_SUCCESS;
+    return hipblasGemmEx(handle_, HIPBLAS_OP_N, HIPBLAS_OP_N, n, m, k, &alpha, w, type, n, a, type, k, &beta, c, type,
+                         n, HIPBLAS_R_32F, HIPBLAS_GEMM_DEFAULT) == HIPBLAS_STATUS_SUCCESS;
 #else
-    (void)m, (void)n, (void)k, (void)a, (void)w, (void)c, (void)stream;
+    (void)m, (void)n, (void)k, (void)a, (void)w, (void)c, (void)bf16, (void)stream;
     return false;
 #endif
   }

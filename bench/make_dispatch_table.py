@@ -19,6 +19,10 @@ results have it, else DeterministicF32.
 
 --exclude K1,K2: leave these kernels out of the rules.
 
+Only the fp16 rows are read (the `dtype` column fp16, or no such column: files from before bf16): the tables are the
+fp16 dispatch (bf16 calls follow the same rules through the kernels' bf16 builds, host/dispatch_kernels.hpp), and a
+bench_gemm --dtype both run's bf16 rows (kernels named Bf16*) are not what the rules' KernelChoice names measured.
+
 --prefill-from M (provisional, for results without DequantCublas rows): calls of M rows and more take the prefill
 path (dequantize + cuBLAS); calls between the largest measured M and M take the fallback. The rules are marked
 PROVISIONAL in the generated file: measure DequantCublas (bench_gemm's prefill points) and regenerate without it.
@@ -127,7 +131,8 @@ def main():
     with open(os.path.join(directory, "results.json")) as f:
         meta = json.load(f)
     with open(os.path.join(directory, "results.csv")) as f:
-        rows = [r for r in csv.DictReader(f) if r["kernel"] in CHOICES and r["kernel"] not in excluded]
+        rows = [r for r in csv.DictReader(f)
+                if r.get("dtype", "fp16") == "fp16" and r["kernel"] in CHOICES and r["kernel"] not in excluded]
     points = {}  # (m, act_order) -> {(k, n): (bytes, {kernel: us})}
     for r in rows:
         key = (int(r["m"]), int(r["act_order"]))

@@ -15,6 +15,12 @@ the tables are still written).
 Times come from the columns us_b2b / us_graph (the kernel), read_ref_us_b2b / read_ref_us (the read reference) and
 cublas_us_b2b / cublas_us (the dense GEMM): back to back / graph replay. Files written before those columns existed
 (when read_ref_us was the back-to-back time) are read too.
+
+Rows have a `dtype` (fp16 when the file has no such column: runs before bf16). Every section above reads the fp16 rows
+only (its kernels are named by their fp16 presets). When the run has bf16 rows (bench_gemm --dtype bf16 or both:
+kernels named Bf16*), the summary gets a bf16 section: per M, each bf16 kernel's % of the read reference beside its
+fp16 counterpart's, bf16 time / fp16 time (the issue's target: within 5%), bf16 against cuBLAS bf16, Bf16Auto against
+the fastest bf16 kernel, and RESULTS_DIR/bf16_vs_fp16.png.
 """
 import csv
 import json
@@ -24,7 +30,8 @@ import sys
 from collections import defaultdict
 
 PAPER_PRESETS = ["SMB", "VML", "ILA", "Opt4GPTQ"]
-NOT_LIBRARY_KERNELS = {"auto"}  # rows that are not one of the library's kernels (cuBLAS fp16 is a column, not a row)
+# rows that are not one of the library's kernels (cuBLAS is a column, not a row)
+NOT_LIBRARY_KERNELS = {"auto", "Bf16Auto"}
 PREFILL_TARGETS = {"all": 0.95, "m_le_512": 1.0}  # dense cuBLAS time / prefill time, geomean over the peers' shapes
 SHIPPED = ["Baseline", "SMB", "VML", "ILA", "Opt4GPTQ", "Deterministic"]
 LAYERS = ["qkv", "o", "gate_up", "down"]
@@ -42,6 +49,7 @@ def load(directory):
             r["read_ref_us"] = r["read_ref_us_graph"]
             r["cublas_us_b2b"] = r["dense_us"]
             r["cublas_us"] = r["dense_us_graph"]
+        r["dtype"] = r.get("dtype") or "fp16"  # files from before bf16 have fp16 rows only
         for key in ("k", "n", "m", "act_order", "launches", "k_blocks"):
             r[key] = int(r[key])
         for key in ("us_b2b", "us_graph", "us_event", "weight_bytes", "pct_copy_bw", "pct_copy_bw_graph", "read_ref_us",
@@ -95,6 +103,9 @@ def tensor_core_table(w, uniq, kernels, ms, directory, meta, plot, title):
         if len(vals) != len(shapes):
             return None
         return 100 * math.exp(sum(math.log(v) for v in vals) / len(vals))
+    def dense_kernel(m):
+        """A kernel with a row at M on every shape (every row carries cuBLAS's time): the first one, else kernels[0]."""
+        return next((k for k in kernels if pct(k, m, "us_graph", "read_ref_us") is not None), kernels[0])
     w(f"## % of the read reference, geomean over {title} ({len(shapes)} shapes; graph replay / back to back)")
     w("")
     w("| kernel | " + " | ".join(f"M = {m}" for m in ms) + " |")
@@ -103,7 +114,7 @@ def tensor_core_table(w, uniq, kernels, ms, directory, meta, plot, title):
         cells = []
         for m in ms:
             if k == "cuBLAS fp16":
-                kk = kernels[0]
+                kk = dense_kernel(m)
                 g = pct(kk, m, "cublas_us", "read_ref_us")
                 b = pct(kk, m, "cublas_us_b2b", "read_ref_us_b2b")
             else:
@@ -145,7 +156,8 @@ def tensor_core_table(w, uniq, kernels, ms, directory, meta, plot, title):
     for k in kernels + ["cuBLAS fp16"]:
         xs, ys = [], []
         for m in ms:
-            v = pct(kernels[0], m, "cublas_us", "read_ref_us") if k == "cuBLAS fp16" else pct(k, m, "us_graph", "read_ref_us")
+            v = (pct(dense_kernel(m), m, "cublas_us", "read_ref_us") if k == "cuBLAS fp16"
+                 else pct(k, m, "us_graph", "read_ref_us"))
             if v is not None:
                 xs.append(m)
                 ys.append(v)
@@ -422,6 +434,208 @@ def dispatcher_section(w, rows, directory, meta):
     w("![time vs M per layer](time_vs_m.png)")
     w("")
 
+# Each bf16 kernel's fp16 counterpart, the first of the list that the run measured: the same structure in fp16
+# (host/dispatch_kernels.hpp pairs them so: Bf16Deterministic is DeterministicF32's bf16 build, which bench_gemm runs
+# only when --kernels names it; Deterministic, the same kernel with fp16-chain products, stands in for it otherwise).
+# Bf16Simt has no fp16 build of its own: Opt4GPTQ is the nearest preset (the same in-block reduction and atomics across
+# K blocks; half2 loads and fp16-chain products).
+BF16_TWINS = [("Bf16Decode", ["Decode"]), ("Bf16Deterministic", ["DeterministicF32", "Deterministic"]),
+              ("Bf16Simt", ["Opt4GPTQ"]), ("Bf16TensorCore", ["TensorCore"]),
+              ("Bf16TensorCoreDeterministic", ["TensorCoreDeterministic"]),
+              ("Bf16TensorCorePipelined", ["TensorCorePipelined"]),
+              ("Bf16TensorCorePipelinedDeterministic", ["TensorCorePipelinedDeterministic"]),
+              ("Bf16DequantCublas", ["DequantCublas"]), ("Bf16Auto", ["auto"])]
+BF16_TARGET = 1.05  # the issue: bf16 within 5% of the fp16 figures (bf16 time / fp16 time of the counterpart)
+BF16_PLOT = "bf16_vs_fp16.png"
+
+
+def bf16_section(w, fp16_rows, bf16_rows, directory, meta):
+    """bf16 rows against their fp16 counterparts of the same run (same shapes and M): % of the read reference of both,
+    bf16 time / fp16 time (the issue's target: <= 1.05), bf16 against cuBLAS bf16, and Bf16Auto against the fastest bf16
+    kernel. Geomeans over the peers' 16 shapes when the bf16 rows have them all, else over every distinct shape of the
+    bf16 rows; a kernel's cell at an M only when it (and, for a comparison, its counterpart) has every one of them."""
+    uniq16, uniqbf = unique_shapes(fp16_rows), unique_shapes(bf16_rows)
+    every = sorted({(r["k"], r["n"], r["act_order"]) for r in uniqbf})
+    peer = [s for s in every if (s[0], s[1]) in PEER_SHAPES and not s[2]]
+    if len(peer) == len(PEER_SHAPES):
+        shapes, title = peer, "the 16 shapes of PEERS.md (no act-order)"
+    else:
+        shapes, title = every, f"every distinct shape of the bf16 rows ({len(every)})"
+    ms = sorted({r["m"] for r in uniqbf})
+    key = lambda r: (r["k"], r["n"], r["act_order"], r["m"], r["kernel"])  # noqa: E731
+    by16, bybf = {key(r): r for r in uniq16}, {key(r): r for r in uniqbf}
+    measured16 = {r["kernel"] for r in uniq16}
+    measuredbf = []
+    for r in bf16_rows:
+        if r["kernel"] not in measuredbf:
+            measuredbf.append(r["kernel"])
+    order = [k for k, _ in BF16_TWINS if k in measuredbf] + [k for k in measuredbf if k not in dict(BF16_TWINS)]
+    twin = {k: next((t for t in dict(BF16_TWINS).get(k, []) if t in measured16), None) for k in order}
+    # The dense GEMM's times per shape and M, of either type (every row of a point carries them).
+    dense = {"bf16": {}, "fp16": {}}
+    for r in uniqbf + uniq16:
+        if r["cublas_us"] > 0:
+            dense[r["dtype"]].setdefault((r["k"], r["n"], r["act_order"], r["m"]), r)
+
+    def rows_of(table, kernel, m):
+        """The kernel's row at M for every shape, or None when one is missing."""
+        got = [table.get(s + (m, kernel)) for s in shapes]
+        return None if any(r is None or r["us_graph"] <= 0 for r in got) else got
+
+    def dense_rows(dtype, m):
+        got = [dense[dtype].get(s + (m,)) for s in shapes]
+        return None if any(r is None for r in got) else got
+
+    def pct(rs, col="us_graph"):
+        return None if rs is None else 100 * geomean([r["read_ref_us"] / r[col] for r in rs])
+
+    def cell(v, digits=1):
+        return "-" if v is None else f"{v:.{digits}f}"
+
+    w("## bf16 activations and outputs")
+    w("")
+    w("bf16 rows (bench_gemm --dtype): the Bf16 presets, the prefill path in bf16 (Bf16DequantCublas: dequantize to "
+      "bf16 + cuBLAS bf16) and Bf16Auto (a Dispatcher created for bf16 calls, default options), on the same layers "
+      "and M as the fp16 rows of the run. Read reference: the same weight bytes; dense yardstick: cuBLAS bf16 (bf16 A, "
+      f"W and C, fp32 compute). Geomean over {title}, graph replay. Counterparts: "
+      + ", ".join(f"{k} - {twin[k] or 'none measured'}" for k in order) + ".")
+    w("")
+    w("% of the read reference, bf16 / fp16 counterpart:")
+    w("")
+    w("| bf16 kernel (fp16) | " + " | ".join(f"M = {m}" for m in ms) + " |")
+    w("|" + "---|" * (1 + len(ms)))
+    for k in order:
+        cells = []
+        for m in ms:
+            bf = rows_of(bybf, k, m)
+            fp = rows_of(by16, twin[k], m) if twin[k] else None
+            cells.append("-" if bf is None else f"{cell(pct(bf))} / {cell(pct(fp))}")
+        w(f"| {k} ({twin[k] or '-'}) | " + " | ".join(cells) + " |")
+    cells = []
+    for m in ms:
+        bf, fp = dense_rows("bf16", m), dense_rows("fp16", m)
+        cells.append("-" if bf is None else f"{cell(pct(bf, 'cublas_us'))} / {cell(pct(fp, 'cublas_us'))}")
+    w("| cuBLAS bf16 (cuBLAS fp16) | " + " | ".join(cells) + " |")
+    w("")
+
+    # bf16 time / fp16 time, per shape paired, then the geomean; the worst single point beside.
+    ratios = {}  # (kernel, m) -> geomean
+    worst = (0.0, None)
+    for k in order:
+        if not twin[k]:
+            continue
+        for m in ms:
+            bf, fp = rows_of(bybf, k, m), rows_of(by16, twin[k], m)
+            if bf is None or fp is None:
+                continue
+            per_shape = [b["us_graph"] / f["us_graph"] for b, f in zip(bf, fp)]
+            ratios[(k, m)] = geomean(per_shape)
+            i = max(range(len(per_shape)), key=per_shape.__getitem__)
+            if per_shape[i] > worst[0]:
+                s = shapes[i]
+                worst = (per_shape[i], f"{k} vs {twin[k]}, M = {m}, {s[0]}x{s[1]}{' act-order' if s[2] else ''}: "
+                                       f"{bf[i]['us_graph']:.1f} vs {fp[i]['us_graph']:.1f} µs")
+    if not fp16_rows:
+        w("No fp16 rows in this run: bf16 / fp16 ratios need both types in one run (bench_gemm --dtype both).")
+        w("")
+    else:
+        w(f"bf16 time / fp16 counterpart's time (graph replay; geomean of the per-shape ratios; the issue's target: <= "
+          f"{BF16_TARGET}, in bold where missed):")
+        w("")
+        w("| bf16 kernel (fp16) | " + " | ".join(f"M = {m}" for m in ms) + " |")
+        w("|" + "---|" * (1 + len(ms)))
+        for k in order:
+            if not twin[k]:
+                continue
+            cells = []
+            for m in ms:
+                v = ratios.get((k, m))
+                cells.append("-" if v is None else (f"**{v:.3f}**" if v > BF16_TARGET else f"{v:.3f}"))
+            w(f"| {k} ({twin[k]}) | " + " | ".join(cells) + " |")
+        cells = []
+        for m in ms:
+            bf, fp = dense_rows("bf16", m), dense_rows("fp16", m)
+            cells.append("-" if bf is None or fp is None else
+                         f"{geomean([b['cublas_us'] / f['cublas_us'] for b, f in zip(bf, fp)]):.3f}")
+        w("| cuBLAS bf16 (cuBLAS fp16) | " + " | ".join(cells) + " |")
+        w("")
+        if ratios:
+            missed = sorted(((v, k, m) for (k, m), v in ratios.items() if v > BF16_TARGET), reverse=True)
+            listed = ", ".join(f"{k} at M = {m} ({v:.3f})" for v, k, m in missed[:8])
+            if len(missed) > 8:
+                listed += f" and {len(missed) - 8} more"
+            w(f"Within {100 * (BF16_TARGET - 1):.0f}% of fp16 (geomean): **{len(ratios) - len(missed)} of "
+              f"{len(ratios)}** kernel and M cells{': missed by ' + listed if missed else ''}. Worst single point: "
+              f"{worst[0]:.3f} ({worst[1]}).")
+            w("")
+
+    w("bf16 kernel against the dense bf16 GEMM of the same shape: cuBLAS bf16 time / kernel time (graph replay; > 1: "
+      "faster than cuBLAS bf16):")
+    w("")
+    w("| bf16 kernel | " + " | ".join(f"M = {m}" for m in ms) + " |")
+    w("|" + "---|" * (1 + len(ms)))
+    for k in order:
+        cells = []
+        for m in ms:
+            bf = rows_of(bybf, k, m)
+            ok = bf is not None and all(r["cublas_us"] > 0 for r in bf)
+            cells.append(f"{geomean([r['cublas_us'] / r['us_graph'] for r in bf]):.2f}" if ok else "-")
+        w(f"| {k} | " + " | ".join(cells) + " |")
+    w("")
+
+    if "Bf16Auto" in measuredbf:
+        w("Bf16Auto / the fastest bf16 kernel measured at the same point (graph replay; every bf16 kernel of the run, "
+          "the prefill path included; over every distinct shape; `dispatched` is the kernel Bf16Auto ran):")
+        w("")
+        w("| M | points | geomean | worst | worst point (Bf16Auto ran -> fastest) |")
+        w("|---|---|---|---|---|")
+        points = defaultdict(dict)
+        for r in uniqbf:
+            points[(r["k"], r["n"], r["act_order"], r["m"])][r["kernel"]] = r
+        for m in ms:
+            vals, worst_m = [], (0.0, None)
+            for p, by_kernel in sorted(points.items()):
+                others = {k: r for k, r in by_kernel.items() if k not in NOT_LIBRARY_KERNELS and r["us_graph"] > 0}
+                if p[3] != m or "Bf16Auto" not in by_kernel or not others:
+                    continue
+                best = min(others, key=lambda k: others[k]["us_graph"])
+                v = by_kernel["Bf16Auto"]["us_graph"] / others[best]["us_graph"]
+                vals.append(v)
+                if v > worst_m[0]:
+                    worst_m = (v, f"{p[0]}x{p[1]}{' act-order' if p[2] else ''}: "
+                                  f"{by_kernel['Bf16Auto'].get('dispatched', '?')} -> {best}")
+            if vals:
+                w(f"| {m} | {len(vals)} | {geomean(vals):.3f} | {worst_m[0]:.3f} | {worst_m[1]} |")
+        w("")
+
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        w(f"(matplotlib not available: {BF16_PLOT} not drawn)")
+        w("")
+        return
+    if not ratios:
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for k in order:
+        xs = [m for m in ms if (k, m) in ratios]
+        if xs:
+            ax.plot(xs, [ratios[(k, m)] for m in xs], marker="o", label=f"{k} / {twin[k]}")
+    ax.axhline(BF16_TARGET, color="red", lw=0.8, ls="--", label=f"target <= {BF16_TARGET}")
+    ax.axhline(1.0, color="grey", lw=0.8)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("M (tokens)")
+    ax.set_ylabel(f"bf16 time / fp16 time (geomean over {len(shapes)} shapes, graph)")
+    ax.set_title(f"bf16 against fp16, same kernels and run ({meta['device']})")
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(os.path.join(directory, BF16_PLOT), dpi=110)
+    plt.close(fig)
+    w(f"![bf16 time / fp16 time vs M]({BF16_PLOT})")
+    w("")
+
 
 def main():
     args = sys.argv[1:]
@@ -439,7 +653,11 @@ def main():
         return 2
     directory = args[0]
     readme = options.get("--readme")
-    meta, rows = load(directory)
+    meta, all_rows = load(directory)
+    # The fp16 rows feed every section but the bf16 one (their tables name kernels by their fp16 presets; the bf16 rows'
+    # names start with Bf16 and their dense yardstick is cuBLAS bf16).
+    rows = [r for r in all_rows if r["dtype"] == "fp16"]
+    bf16_rows = [r for r in all_rows if r["dtype"] == "bf16"]
     if "--check-readme" in options:  # writes nothing
         return check_readme(options["--check-readme"], readme_lines(rows, directory, meta, options["--check-readme"]))
     kernels = []
@@ -459,7 +677,8 @@ def main():
     w(f"Backend {meta['backend']}, driver {meta['driver_version']}, {meta['date']}; group size {meta['group_size']}; "
       f"median of {meta['reps']} repetitions; weights rotated over more than {meta.get('rotate_l2_factor', 2.5)}x the {meta['l2_bytes'] >> 20} MB L2. "
       f"Device-to-device copy bandwidth measured in the same run: **{meta['copy_gbps']:.0f} GB/s** (read + write). "
-      f"Dense fp16 GEMM: {meta['dense_library']}.")
+      + (f"Dense GEMM of each row's type (fp16 or bf16): {meta['dense_library']}." if bf16_rows else
+         f"Dense fp16 GEMM: {meta['dense_library']}."))
     w("")
     w("Times are µs per call: *b2b* = back-to-back launches (what an engine that queues kernels sees), *graph* = replay "
       "of a captured CUDA/HIP graph (what an engine that replays graphs sees; launch gaps shrink). % BW = int4 weight + "
@@ -467,7 +686,8 @@ def main():
       "practical floor. Every result was checked against an fp64 reference first.")
     w("")
 
-    tensor_core_targets(w, rows, kernels, ms, directory, meta)
+    if kernels:
+        tensor_core_targets(w, rows, kernels, ms, directory, meta)
     if 1 in ms:
         m1 = per_layer_m1(rows, directory, meta)
         if m1:
@@ -478,10 +698,13 @@ def main():
                 update_readme(readme, readme_lines(rows, directory, meta, readme))
     if "auto" in kernels:
         dispatcher_section(w, rows, directory, meta)
+    if bf16_rows:
+        bf16_section(w, rows, bf16_rows, directory, meta)
     if "Baseline" not in kernels or "Opt4GPTQ" not in kernels:
         with open(os.path.join(directory, "summary.md"), "w") as f:
             f.write("\n".join(out) + "\n")
-        print(f"wrote {os.path.join(directory, 'summary.md')} (no Baseline / Opt4GPTQ rows: tensor-core section only)")
+        print(f"wrote {os.path.join(directory, 'summary.md')} (no Baseline / Opt4GPTQ rows: tensor-core"
+              f"{', dispatcher' if 'auto' in kernels else ''}{' and bf16' if bf16_rows else ''} sections only)")
         return 0
 
     # ---- targets ------------------------------------------------------------------------------------------------

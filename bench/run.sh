@@ -1,21 +1,38 @@
 #!/usr/bin/env bash
 # Runs the benchmark and writes its report: results.csv, results.json, summary.md and PNG plots in OUT_DIR.
-#   bench/run.sh OUT_DIR [--quick] [BUILD_DIR]
+#   bench/run.sh OUT_DIR [--quick] [BUILD_DIR] [-- BENCH_GEMM_ARGS...]
 # The full run measures M = 1..128 and the prefill points M = 256..4096 (the SIMT presets up to 128; the tensor-core
 # presets, the prefill path DequantCublas and the dispatcher's `auto` at every M); its CSV is what
 # bench/make_dispatch_table.py turns into a dispatch table.
 # --quick: Llama-2-7B's layers, M in {1, 8, 32}, 20 repetitions (under a minute). The report needs python3 (and
 # matplotlib for the plots). Builds BUILD_DIR (default build/bench) first when it has no bench_gemm.
+# Everything after `--` goes to bench_gemm as it is, after `--out OUT_DIR [--quick]`, e.g. the bf16 rows beside the
+# fp16 ones (report.py adds its bf16 section; make_dispatch_table.py reads the fp16 rows only):
+#   bench/run.sh OUT_DIR -- --dtype both
+#   bench/run.sh OUT_DIR build/bench -- --dtype both --shapes peers --m 1,16,256 --kernels auto,Bf16Auto
 set -euo pipefail
-out=${1:?usage: bench/run.sh OUT_DIR [--quick] [BUILD_DIR]}
+usage="usage: bench/run.sh OUT_DIR [--quick] [BUILD_DIR] [-- BENCH_GEMM_ARGS...]"
+out=${1:?$usage}
 shift
 quick=""
 build=build/bench
-for a in "$@"; do
-  case "$a" in
+extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
     --quick) quick="--quick" ;;
-    *) build=$a ;;
+    --)
+      shift
+      extra=("$@")
+      break
+      ;;
+    -*)
+      echo "bench/run.sh: unknown option $1 (bench_gemm's options go after --)" >&2
+      echo "$usage" >&2
+      exit 2
+      ;;
+    *) build=$1 ;;
   esac
+  shift
 done
 cd "$(dirname "$0")/.."
 mkdir -p "$out"
@@ -27,5 +44,5 @@ if [ ! -x "$build/bench/bench_gemm" ]; then
   fi
   cmake --build "$build" -j "$(nproc)" --target bench_gemm
 fi
-"$build/bench/bench_gemm" --out "$out" $quick
+"$build/bench/bench_gemm" --out "$out" $quick ${extra[@]+"${extra[@]}"}
 python3 bench/report.py "$out"
