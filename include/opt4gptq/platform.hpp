@@ -269,6 +269,17 @@ OPT4GPTQ_DEVICE std::uint32_t floats_to_bf16x2(float lo, float hi) {
 #endif
 }
 
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+/// Defined where fma_bf16x2() exists: NVIDIA sm_80 and later (AMD gfx9 before gfx950 has no packed bf16 arithmetic).
+#define OPT4GPTQ_PACKED_BF16_FMA 1
+/// a · b + c on packed bf16 pairs, each half rounded once to nearest even: one `fma.rn.bf16x2` (HFMA2.BF16).
+OPT4GPTQ_DEVICE std::uint32_t fma_bf16x2(std::uint32_t a, std::uint32_t b, std::uint32_t c) {
+  std::uint32_t d;
+  asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+}
+#endif
+
 /// `*address += value` for a packed bf16 pair, atomically for each half: NVIDIA sm_90's
 /// `red.global.add.noftz.bf16x2`; elsewhere (sm_80, and AMD, where this library relies on no bf16 atomic) a 32-bit
 /// compare-and-swap loop that adds in fp32 and rounds to bf16, retried while another thread changed the word.

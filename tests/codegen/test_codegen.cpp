@@ -648,7 +648,9 @@ TEST_CASE("bf16 matrix cores: mma.sync .bf16 on sm_80/sm_90, v_mfma bf16 on gfx9
         INFO(k.name);
         CHECK(count(k, "mma\\.sync\\.aligned\\.m16n8k16\\.row\\.col\\.f32\\.bf16\\.bf16\\.f32") > 0);
         CHECK(count(k, "mma\\.sync\\S*\\.f16\\.f16") == 0);
-        CHECK(count(k, "cvt\\.rn\\.bf16x2\\.f32") > 0);  // B: (q - z)·scale rounded to bf16, and the outputs
+        CHECK(count(k, "cvt\\.rn\\.bf16x2\\.f32") > 0);  // the outputs rounded to bf16
+        // B: (q - z)·scale rounded once to bf16 by packed bf16 arithmetic (CodecInt4::dequant_scaled_bf16)
+        CHECK(count(k, "fma\\.rn\\.bf16x2") > 0);
         CHECK(count(k, "\\.f16x2\\b") == 0);
       }
     }

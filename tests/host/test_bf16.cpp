@@ -4,12 +4,14 @@
 #include <opt4gptq/codec/int4.hpp>
 #include <opt4gptq/format.hpp>
 #include <opt4gptq/reference/bf16.hpp>
+#include <opt4gptq/reference/fp16.hpp>
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 
 #include <catch2/catch.hpp>
 
@@ -76,4 +78,102 @@ TEST_CASE("bf16 reference conversions: exact widening, round to nearest even, Na
   CHECK(ref::round_to_bf16(1.0f + 1.0f / 256 + 1.0f / 4096) == 1.0f + 1.0f / 128);  // above the tie: up
   CHECK(std::isinf(ref::round_to_bf16(std::numeric_limits<float>::max())));
   CHECK(ref::round_to_bf16(3.0e38f) == ref::bf16_bits_to_float(0x7F62));
+}
+
+namespace {
+/// The device's fma.rn.bf16x2 on one half, modelled: a · b + c in double (exact for the small operands here) rounded
+/// once to bf16; valid when the exact result is an fp32 value, which `inexact` counts the failures of.
+std::uint16_t fma_bf16_model(std::uint16_t a, std::uint16_t b, std::uint16_t c, long long& inexact) {
+  const double exact = static_cast<double>(ref::bf16_bits_to_float(a)) * ref::bf16_bits_to_float(b) +
+                       static_cast<double>(ref::bf16_bits_to_float(c));
+  inexact += static_cast<double>(static_cast<float>(exact)) != exact;
+  return ref::float_to_bf16_bits(static_cast<float>(exact));
+}
+std::uint16_t low(std::uint32_t pair) { return static_cast<std::uint16_t>(pair & 0xFFFFu); }
+}  // namespace
+
+TEST_CASE("bf16 B values by packed bf16 arithmetic: the exact product (q - z)·scale rounded once, for every fp16 scale",
+          "[host][bf16]") {
+  // CodecInt4::dequant_scaled_bf16 on NVIDIA: qz = fma(128 + q, 1, -(128 + z)); t = fma(qz, lo, -0);
+  // b = fma(qz, hi, t) with the scale split s = hi + lo (CodecInt4::scaled_zero_bf16). Modelled here for every finite
+  // fp16 scale (both signs, subnormals included), nibble and zero point, against the bf16 nearest to the exact
+  // product (the sign of a zero product included); and the function's own host path (fp32) against the same.
+  long long wrong_packed = 0, wrong_fp32 = 0, checked = 0, inexact = 0;
+  for (std::uint32_t h = 0; h < 0x10000u; ++h) {
+    if ((h & 0x7C00u) == 0x7C00u) continue;  // inf and NaN scales
+    const float scale = ref::half_bits_to_float(static_cast<std::uint16_t>(h));
+    for (std::uint32_t z = 0; z < 16; ++z) {
+      const ScaledZeroInt4Bf16 c = CodecInt4::scaled_zero_bf16(scale, z);
+      REQUIRE(static_cast<double>(ref::bf16_bits_to_float(low(c.scale_hi))) +
+                  ref::bf16_bits_to_float(low(c.scale_lo)) ==
+              static_cast<double>(scale));  // the split is exact
+      for (std::uint32_t q = 0; q < 16; ++q) {
+        const std::uint16_t want =
+            ref::float_to_bf16_bits(static_cast<float>((static_cast<double>(q) - static_cast<double>(z)) * scale));
+        const std::uint16_t pair = static_cast<std::uint16_t>(0x4300u | q);
+        const std::uint16_t qz = fma_bf16_model(pair, 0x3F80u, low(c.minus_128_z), inexact);
+        const std::uint16_t t = fma_bf16_model(qz, low(c.scale_lo), 0x8000u, inexact);
+        const std::uint16_t b = fma_bf16_model(qz, low(c.scale_hi), t, inexact);
+        wrong_packed += b != want;
+        // The host path of the codec function, on a word of 8 copies of q (every pair is (q, q)).
+        std::uint32_t out[4];
+        CodecInt4::dequant_scaled_bf16(0x11111111u * q, c, out);
+        for (const std::uint32_t o : out) wrong_fp32 += low(o) != want || (o >> 16) != want;
+        ++checked;
+      }
+    }
+  }
+  CHECK(checked == 63488LL * 256);
+  CHECK(inexact == 0);  // every step's exact result is an fp32 value (the model is the instruction)
+  CHECK(wrong_packed == 0);
+  CHECK(wrong_fp32 == 0);
+}
+
+TEST_CASE("bf16 checkpoint scales to fp16 at load time: every bf16 value, exact in [2^-17, 65504], errors named",
+          "[host][bf16][scales]") {
+  using opt4gptq::format::scale_bf16_to_fp16;
+  using opt4gptq::format::scales_bf16_to_fp16;
+  using opt4gptq::reference::float_to_half_bits;
+  using opt4gptq::reference::half_bits_to_float;
+  int exact_checked = 0;
+  for (std::uint32_t bits = 0; bits <= 0xFFFFu; ++bits) {
+    const auto bf16 = static_cast<std::uint16_t>(bits);
+    std::uint32_t wide = bits << 16;
+    float value;
+    std::memcpy(&value, &wide, sizeof(value));
+    bool beyond = false;
+    const std::uint16_t got = scale_bf16_to_fp16(bf16, &beyond);
+    if (std::isnan(value)) {
+      CHECK(std::isnan(half_bits_to_float(got)));
+      CHECK_FALSE(beyond);
+      continue;
+    }
+    // The independent conversion (float to fp16, round to nearest even) of the same value.
+    if (got != float_to_half_bits(value)) FAIL("bf16 bits " << bits << ": got " << got);
+    if (beyond != (std::fabs(value) > 65504.0f)) FAIL("bf16 bits " << bits << ": range flag");
+    const float magnitude = std::fabs(value);
+    if (magnitude >= std::ldexp(1.0f, -17) && magnitude <= 65504.0f) {
+      if (half_bits_to_float(got) != value) FAIL("bf16 bits " << bits << ": not exact");
+      ++exact_checked;
+    }
+  }
+  CHECK(exact_checked > 2 * 128 * 30);  // both signs, 128 mantissas, ~33 exponents
+
+  // The array form: converted in place, a count of 0 needs no pointers, nulls and out-of-range scales are named.
+  std::uint16_t scales[4] = {0x3C00u /* bf16 2^-7 */, 0xBB80u, 0x477Fu /* 65280 */, 0x3F80u /* 1 */};
+  REQUIRE(scales_bf16_to_fp16(scales, scales, 4).ok());
+  CHECK(half_bits_to_float(scales[0]) == 0.0078125f);
+  CHECK(half_bits_to_float(scales[1]) == -0.00390625f);
+  CHECK(half_bits_to_float(scales[2]) == 65280.0f);
+  CHECK(half_bits_to_float(scales[3]) == 1.0f);
+  CHECK(scales_bf16_to_fp16(nullptr, nullptr, 0).ok());
+  const opt4gptq::Status null = scales_bf16_to_fp16(nullptr, scales, 1);
+  CHECK(null.code == opt4gptq::StatusCode::kNullPointer);
+  CHECK(std::string(null.message).rfind("scales:", 0) == 0);
+  const std::uint16_t big[2] = {0x3F80u, 0x4780u /* 65536 */};
+  std::uint16_t out[2] = {0, 0};
+  const opt4gptq::Status beyond = scales_bf16_to_fp16(big, out, 2);
+  CHECK(beyond.code == opt4gptq::StatusCode::kInvalidArgument);
+  CHECK(std::string(beyond.message).find("scales: a bf16 scale beyond fp16's range") == 0);
+  CHECK(out[0] == 0x3C00u);  // fp16 1.0: the values before the bad one are converted
 }

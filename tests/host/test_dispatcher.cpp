@@ -167,9 +167,9 @@ TEST_CASE("Dispatcher::launch checks the call before it launches anything", "[ho
   GemmProblem other_layer = p;
   other_layer.weights = &other;
   CHECK(names(d.launch(other_layer, nullptr, 0, nullptr), "problem.weights: a layer of another shape"));
-  GemmProblem bf16 = p;  // the dispatch tables' kernels are fp16 kernels
+  GemmProblem bf16 = p;  // the Dispatcher was created for fp16 calls (DispatchOptions::dtype's default)
   bf16.dtype = ElementType::kBf16;
-  CHECK(names(d.launch(bf16, nullptr, 0, nullptr), "problem.dtype: bf16, but the kernel was built for fp16"));
+  CHECK(names(d.launch(bf16, nullptr, 0, nullptr), "problem.dtype: bf16, but the Dispatcher was created for fp16"));
 
   DispatchPlan plan;
   REQUIRE(d.plan(p.m, &plan).ok());

@@ -24,6 +24,17 @@
 /// is the upper half of an fp32: the pair's low value widens to fp32 with a shift by 16, its high one with a mask,
 /// and one fp32 add of -(128 + z) gives q - z exactly (integers below 2^8, exact in fp32). The bf16 dot products are
 /// fp32 (dequant_bf16).
+///
+/// bf16 B values ((q - z)·scale rounded once to bf16: the matrix-core mainloops' operands and dequantize()'s output)
+/// come from packed bf16 arithmetic where the ISA has it (NVIDIA sm_80+: fma.rn.bf16x2), rounding exactly as the fp32
+/// product rounded to bf16 would. The fp16 scale s (11 significant bits) is split as s = hi + lo, hi its upper 16
+/// bits (s truncated to bf16) and lo = s - hi (at most 3 significant bits, s's sign, exact in bf16). Per pair:
+///   qz = fma(pair, 1, -(128 + z))   = q - z                   exact (integers below 2^8)
+///   t  = fma(qz, lo, -0)            = (q - z)·lo              exact (4 x 3 significant bits)
+///   b  = fma(qz, hi, t)             = round((q - z)·hi + t)   = round((q - z)·s): one rounding of the exact product
+/// (the signs of zero agree too: hi and lo carry s's sign). Three packed instructions per pair against two widenings,
+/// two fp32 adds, two fp32 multiplies and a narrowing conversion (dequant_scaled_bf16; tests/host/test_bf16.cpp
+/// checks the algebra for every fp16 scale, nibble and zero point).
 /// @ingroup kernel
 
 #include <cstdint>
@@ -44,6 +55,14 @@ struct ZeroTermsInt4Bf16 {
   float minus_128_z;  ///< -(128 + z)
 };
 
+/// Per group and column, for bf16 B values (q - z)·scale: the scale split for packed bf16 arithmetic and the zero
+/// term, each as a bf16 pair (both halves equal). See the file comment.
+struct ScaledZeroInt4Bf16 {
+  std::uint32_t scale_hi;     ///< hi: the scale's upper 16 bits (truncated to bf16)
+  std::uint32_t scale_lo;     ///< lo = scale - hi, exact in bf16, with the scale's sign
+  std::uint32_t minus_128_z;  ///< -(128 + z)
+};
+
 /// @ingroup kernel
 /// GPTQ 4-bit: 8 rows of K per qweight word, 8 columns per qzeros word, nibble j in bits 4j..4j+3.
 struct CodecInt4 {
@@ -53,6 +72,7 @@ struct CodecInt4 {
   static constexpr std::uint32_t kMask = format::kMaxQ;
   using ZeroTerms = ZeroTermsInt4;
   using ZeroTermsBf16 = ZeroTermsInt4Bf16;
+  using ScaledZeroBf16 = ScaledZeroInt4Bf16;
   static constexpr std::uint32_t kMagic128Bf16 = 0x43004300u;  ///< bf16 pair (128, 128)
 
   /// Position of row j (0..7) of a word in the interleaved activation order a0 a4 a1 a5 a2 a6 a3 a7: the order in
@@ -104,6 +124,50 @@ struct CodecInt4 {
   /// -(128 + z) for the bf16 path (exact in fp32).
   OPT4GPTQ_HOST_DEVICE static ZeroTermsBf16 zero_terms_bf16(std::uint32_t z) {
     return ZeroTermsBf16{-128.0f - static_cast<float>(z)};
+  }
+
+  /// The constants of dequant_scaled_bf16 for a column whose group has scale `scale` (an fp16 value, widened) and zero
+  /// point `z`.
+  OPT4GPTQ_HOST_DEVICE static ScaledZeroBf16 scaled_zero_bf16(float scale, std::uint32_t z) {
+    const std::uint32_t bits = platform::bit_cast<std::uint32_t>(scale);
+    const std::uint32_t hi = bits >> 16;
+    // Exact: an fp16 value has 11 significant bits, hi holds its first 8. The sign is set for lo = 0 too, so that a
+    // zero product keeps the scale's sign, as the fp32 product does.
+    const float lo = scale - platform::bit_cast<float>(bits & 0xFFFF0000u);
+    const std::uint32_t lo16 = (platform::bit_cast<std::uint32_t>(lo) >> 16) | ((bits >> 16) & 0x8000u);
+    const std::uint32_t minus_128_z = platform::float_to_bf16_bits(-128.0f - static_cast<float>(z));  // exact
+    return ScaledZeroBf16{hi | (hi << 16), lo16 | (lo16 << 16), minus_128_z | (minus_128_z << 16)};
+  }
+
+  /// The 8 values (q - z)·scale of one packed word rounded to bf16 (to nearest even, once), as 4 bf16 pairs in the
+  /// codec's order (q0,q4) (q1,q5) (q2,q6) (q3,q7): three fma.rn.bf16x2 per pair where the ISA has them (see the file
+  /// comment), else the fp32 product rounded to bf16 (the same bits).
+  OPT4GPTQ_HOST_DEVICE static void dequant_scaled_bf16(std::uint32_t word, const ScaledZeroBf16& c,
+                                                       std::uint32_t (&b)[4]) {
+#if defined(OPT4GPTQ_PACKED_BF16_FMA)
+    constexpr std::uint32_t kOnes = 0x3F803F80u;       // bf16 pair (1, 1)
+    constexpr std::uint32_t kMinusZero = 0x80008000u;  // bf16 pair (-0, -0): t = qz · lo keeps the product's sign
+#pragma unroll
+    for (int s = 0; s < 4; ++s) {
+      const std::uint32_t pair = and_or<0x000F000Fu, kMagic128Bf16>(word >> (kBits * s));
+      const std::uint32_t qz = platform::fma_bf16x2(pair, kOnes, c.minus_128_z);
+      const std::uint32_t t = platform::fma_bf16x2(qz, c.scale_lo, kMinusZero);
+      b[s] = platform::fma_bf16x2(qz, c.scale_hi, t);
+    }
+#else
+    const float scale = platform::bit_cast<float>(c.scale_hi << 16) + platform::bit_cast<float>(c.scale_lo << 16);
+    float v[8];
+    dequant_bf16(word, ZeroTermsBf16{platform::bit_cast<float>(c.minus_128_z << 16)}, v);
+#pragma unroll
+    for (int s = 0; s < 4; ++s) {
+#if defined(OPT4GPTQ_DEVICE_PASS)
+      b[s] = platform::floats_to_bf16x2(v[2 * s] * scale, v[2 * s + 1] * scale);
+#else
+      b[s] =
+          platform::float_to_bf16_bits(v[2 * s] * scale) | (platform::float_to_bf16_bits(v[2 * s + 1] * scale) << 16);
+#endif
+    }
+#endif
   }
 
   /// Pair s (0..3) of a word in bf16 magic form: the bf16 bits of (128 + q_s) in the low half and of (128 + q_{s+4})

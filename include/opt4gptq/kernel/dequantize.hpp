@@ -4,8 +4,8 @@
 /// dense GEMM to consume (the prefill path, host/dequant_cublas.hpp; the host call is host/dequantize.hpp). Each
 /// thread takes 4 columns of one packed word (8 rows): one 16-byte load of qweight, the codec's exact q - z, one
 /// multiply by the group's scale rounded once to the element type (the rounding the matrix-core mainloop of that type
-/// applies to its B values: an fp16 multiply; for bf16 an fp32 multiply, exact, then one rounding to bf16), and one
-/// 8-byte store per row. With act-order, row j of the prepared (sorted) layout is row perm[j] of W; padding rows (perm -1) are
+/// applies to its B values, with the same codec function: an fp16 multiply; for bf16 the exact product rounded once,
+/// CodecInt4::dequant_scaled_bf16), and one 8-byte store per row. With act-order, row j of the prepared (sorted) layout is row perm[j] of W; padding rows (perm -1) are
 /// skipped, and every original row is some perm[j] once, so all of W is written.
 /// @ingroup kernel
 
@@ -60,21 +60,18 @@ __global__ static void __launch_bounds__(kDequantizeThreads) dequantize_kernel(c
         (Codec::kBits * (col % Codec::kColumnsPerZeroWord));
     const std::uint32_t word[4] = {q.x, q.y, q.z, q.w};
     if constexpr (Element::kType == ElementType::kBf16) {
-      float value[4][8];  // [column][codec order: rows 0 4 1 5 2 6 3 7], q - z exact, times the scale exact in fp32
+      std::uint32_t value[4][4];  // [column][pair]: bf16 pairs (row 0, 4) (1, 5) (2, 6) (3, 7), the codec's order
 #pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        Codec::dequant_bf16(word[c], Codec::zero_terms_bf16(Codec::zero_of(zeros, c)), value[c]);
-        const float scale_c = __low2float(scale[c]);
-#pragma unroll
-        for (int i = 0; i < 8; ++i) value[c][i] *= scale_c;  // |q - z| < 16 times an 11-bit scale: exact
-      }
+      for (int c = 0; c < 4; ++c)
+        Codec::dequant_scaled_bf16(word[c], Codec::scaled_zero_bf16(__low2float(scale[c]), Codec::zero_of(zeros, c)),
+                                   value[c]);
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
         const int row = kActOrder ? p.perm[8 * w + j] : 8 * w + j;
         if (row < 0) continue;  // act-order padding
-        const int i = 2 * (j & 3) + (j >= 4);
-        const uint2 out = make_uint2(platform::floats_to_bf16x2(value[0][i], value[1][i]),
-                                     platform::floats_to_bf16x2(value[2][i], value[3][i]));
+        const int shift = j >= 4 ? 16 : 0;
+        auto half_of = [&](int c) { return (value[c][j & 3] >> shift) & 0xFFFFu; };
+        const uint2 out = make_uint2(half_of(0) | (half_of(1) << 16), half_of(2) | (half_of(3) << 16));
         *reinterpret_cast<uint2*>(p.c + static_cast<std::int64_t>(row) * p.ldc + col) = out;
       }
     } else {

@@ -23,14 +23,17 @@ namespace detail {
 /// group, loaded when this one is entered: groups follow each other in K order (with act-order too: the prepared
 /// layout sorts rows by group), so a group boundary finds its constants arrived instead of waiting a memory latency
 /// with the whole block.
-/// bf16 (`Element` ElementBf16): the scales widened to fp32 and the codec's bf16 zero-point terms.
+/// bf16 (`Element` ElementBf16): the codec's ScaledZeroBf16 per column (the scale split for packed bf16 arithmetic).
+struct NoZeroTerms {};
 template <class Codec, class Element = ElementFp16>
 struct MmaGroupConstants {
   static constexpr bool kBf16 = Element::kType == ElementType::kBf16;
   int group = -1;     ///< the group loaded (-1: none)
   int next_row = -1;  ///< without act-order: first row of the next group (-1: none loaded)
-  std::conditional_t<kBf16, float, half2> scale[4];
-  std::conditional_t<kBf16, typename Codec::ZeroTermsBf16, typename Codec::ZeroTerms> zero[4];
+  /// Per column: fp16: the scale in both halves; bf16: the codec's scale split and zero term (ScaledZeroBf16).
+  std::conditional_t<kBf16, typename Codec::ScaledZeroBf16, half2> scale[4];
+  /// Per column: fp16: the codec's zero-point terms; bf16: nothing (they are in `scale`).
+  std::conditional_t<kBf16, NoZeroTerms, typename Codec::ZeroTerms> zero[4];
   int ahead = -1;  ///< the group whose raw constants are in flight (-1: none)
   uint2 ahead_scales;
   std::uint32_t ahead_zeros;
@@ -40,8 +43,7 @@ struct MmaGroupConstants {
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       if constexpr (kBf16) {
-        scale[j] = 0.0f;
-        zero[j] = Codec::zero_terms_bf16(0);
+        scale[j] = Codec::scaled_zero_bf16(0.0f, 0);
       } else {
         scale[j] = platform::bit_cast<half2>(0u);
         zero[j] = Codec::zero_terms(0);
@@ -75,25 +77,19 @@ struct MmaGroupConstants {
     group = group_to_enter;
     const half2 s01 = platform::bit_cast<half2>(s.x);
     const half2 s23 = platform::bit_cast<half2>(s.y);
+    // col % 4 == 0: the 4 zero points are nibbles 0..3 or 4..7 of one qzeros word (v1's offset added first).
+    const std::uint32_t zeros = (z + p.zero_word_offset) >> (Codec::kBits * (col % Codec::kColumnsPerZeroWord));
     if constexpr (kBf16) {
-      scale[0] = __low2float(s01);
-      scale[1] = __high2float(s01);
-      scale[2] = __low2float(s23);
-      scale[3] = __high2float(s23);
+      const float scales[4] = {__low2float(s01), __high2float(s01), __low2float(s23), __high2float(s23)};
+#pragma unroll
+      for (int j = 0; j < 4; ++j) scale[j] = Codec::scaled_zero_bf16(scales[j], Codec::zero_of(zeros, j));
     } else {
       scale[0] = __low2half2(s01);
       scale[1] = __high2half2(s01);
       scale[2] = __low2half2(s23);
       scale[3] = __high2half2(s23);
-    }
-    // col % 4 == 0: the 4 zero points are nibbles 0..3 or 4..7 of one qzeros word (v1's offset added first).
-    const std::uint32_t zeros = (z + p.zero_word_offset) >> (Codec::kBits * (col % Codec::kColumnsPerZeroWord));
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      if constexpr (kBf16)
-        zero[j] = Codec::zero_terms_bf16(Codec::zero_of(zeros, j));
-      else
-        zero[j] = Codec::zero_terms(Codec::zero_of(zeros, j));
+      for (int j = 0; j < 4; ++j) zero[j] = Codec::zero_terms(Codec::zero_of(zeros, j));
     }
     if (group_to_enter + 1 < groups) {
       load_raw(p, group_to_enter + 1, col, ahead_scales, ahead_zeros);
@@ -132,16 +128,12 @@ OPT4GPTQ_DEVICE void reduce_fragments(Storage& storage, const Accumulators& acc,
 /// A lane's B registers for one packed word of column `i` of its group constants: the 8 values (q - z) x scale,
 /// rounded once to the element type, as 4 registers of 2 elements in the codec's pair order (q0,q4) (q1,q5) (q2,q6)
 /// (q3,q7). fp16: the fp16 magic numbers and one __hmul2 (the rounding of the fp16 reference dequantization); bf16:
-/// q - z exact in fp32 (the bf16 magic numbers), times the fp32 scale, rounded to bf16 (cvt.rn.bf16x2.f32 on NVIDIA).
+/// the exact product rounded once to bf16 (Codec::dequant_scaled_bf16: three fma.rn.bf16x2 per pair on NVIDIA).
 template <class Codec, class Element>
 OPT4GPTQ_DEVICE void dequant_b(std::uint32_t word, const MmaGroupConstants<Codec, Element>& gc, int i,
                                std::uint32_t (&b)[4]) {
   if constexpr (Element::kType == ElementType::kBf16) {
-    float v[8];
-    Codec::dequant_bf16(word, gc.zero[i], v);
-#pragma unroll
-    for (int pr = 0; pr < 4; ++pr)
-      b[pr] = platform::floats_to_bf16x2(v[2 * pr] * gc.scale[i], v[2 * pr + 1] * gc.scale[i]);
+    Codec::dequant_scaled_bf16(word, gc.scale[i], b);
   } else {
     half2 h[4];
     Codec::template dequant<MathBuiltin>(word, gc.zero[i], h);
