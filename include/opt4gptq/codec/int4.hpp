@@ -61,6 +61,9 @@ struct ScaledZeroInt4Bf16 {
   std::uint32_t scale_hi;     ///< hi: the scale's upper 16 bits (truncated to bf16)
   std::uint32_t scale_lo;     ///< lo = scale - hi, exact in bf16, with the scale's sign
   std::uint32_t minus_128_z;  ///< -(128 + z)
+  /// The same in fp32, for targets without packed bf16 arithmetic (unused where it exists: no register is kept).
+  float scale;
+  float minus_128_z_f32;
 };
 
 /// @ingroup kernel
@@ -136,7 +139,8 @@ struct CodecInt4 {
     const float lo = scale - platform::bit_cast<float>(bits & 0xFFFF0000u);
     const std::uint32_t lo16 = (platform::bit_cast<std::uint32_t>(lo) >> 16) | ((bits >> 16) & 0x8000u);
     const std::uint32_t minus_128_z = platform::float_to_bf16_bits(-128.0f - static_cast<float>(z));  // exact
-    return ScaledZeroBf16{hi | (hi << 16), lo16 | (lo16 << 16), minus_128_z | (minus_128_z << 16)};
+    return ScaledZeroBf16{hi | (hi << 16), lo16 | (lo16 << 16), minus_128_z | (minus_128_z << 16), scale,
+                          -128.0f - static_cast<float>(z)};
   }
 
   /// The 8 values (q - z)·scale of one packed word rounded to bf16 (to nearest even, once), as 4 bf16 pairs in the
@@ -155,9 +159,9 @@ struct CodecInt4 {
       b[s] = platform::fma_bf16x2(qz, c.scale_hi, t);
     }
 #else
-    const float scale = platform::bit_cast<float>(c.scale_hi << 16) + platform::bit_cast<float>(c.scale_lo << 16);
+    const float scale = c.scale;
     float v[8];
-    dequant_bf16(word, ZeroTermsBf16{platform::bit_cast<float>(c.minus_128_z << 16)}, v);
+    dequant_bf16(word, ZeroTermsBf16{c.minus_128_z_f32}, v);
 #pragma unroll
     for (int s = 0; s < 4; ++s) {
 #if defined(OPT4GPTQ_DEVICE_PASS)
