@@ -63,7 +63,7 @@ struct ScaledZeroInt4Bf16 {
   std::uint32_t minus_128_z;  ///< -(128 + z)
   /// The same in fp32, for targets without packed bf16 arithmetic (unused where it exists: no register is kept).
   float scale;
-  float minus_128_z_f32;
+  ZeroTermsInt4Bf16 zero;
 };
 
 /// @ingroup kernel
@@ -138,9 +138,9 @@ struct CodecInt4 {
     // zero product keeps the scale's sign, as the fp32 product does.
     const float lo = scale - platform::bit_cast<float>(bits & 0xFFFF0000u);
     const std::uint32_t lo16 = (platform::bit_cast<std::uint32_t>(lo) >> 16) | ((bits >> 16) & 0x8000u);
-    const std::uint32_t minus_128_z = platform::float_to_bf16_bits(-128.0f - static_cast<float>(z));  // exact
-    return ScaledZeroBf16{hi | (hi << 16), lo16 | (lo16 << 16), minus_128_z | (minus_128_z << 16), scale,
-                          -128.0f - static_cast<float>(z)};
+    const ZeroTermsBf16 zero = zero_terms_bf16(z);
+    const std::uint32_t minus_128_z = platform::float_to_bf16_bits(zero.minus_128_z);  // exact
+    return ScaledZeroBf16{hi | (hi << 16), lo16 | (lo16 << 16), minus_128_z | (minus_128_z << 16), scale, zero};
   }
 
   /// The 8 values (q - z)·scale of one packed word rounded to bf16 (to nearest even, once), as 4 bf16 pairs in the
@@ -159,16 +159,15 @@ struct CodecInt4 {
       b[s] = platform::fma_bf16x2(qz, c.scale_hi, t);
     }
 #else
-    const float scale = c.scale;
     float v[8];
-    dequant_bf16(word, ZeroTermsBf16{c.minus_128_z_f32}, v);
+    dequant_bf16(word, c.zero, v);
 #pragma unroll
     for (int s = 0; s < 4; ++s) {
 #if defined(OPT4GPTQ_DEVICE_PASS)
-      b[s] = platform::floats_to_bf16x2(v[2 * s] * scale, v[2 * s + 1] * scale);
+      b[s] = platform::floats_to_bf16x2(v[2 * s] * c.scale, v[2 * s + 1] * c.scale);
 #else
-      b[s] =
-          platform::float_to_bf16_bits(v[2 * s] * scale) | (platform::float_to_bf16_bits(v[2 * s + 1] * scale) << 16);
+      b[s] = platform::float_to_bf16_bits(v[2 * s] * c.scale) |
+             (platform::float_to_bf16_bits(v[2 * s + 1] * c.scale) << 16);
 #endif
     }
 #endif

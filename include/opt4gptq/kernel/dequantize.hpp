@@ -5,8 +5,9 @@
 /// thread takes 4 columns of one packed word (8 rows): one 16-byte load of qweight, the codec's exact q - z, one
 /// multiply by the group's scale rounded once to the element type (the rounding the matrix-core mainloop of that type
 /// applies to its B values, with the same codec function: an fp16 multiply; for bf16 the exact product rounded once,
-/// CodecInt4::dequant_scaled_bf16), and one 8-byte store per row. With act-order, row j of the prepared (sorted) layout is row perm[j] of W; padding rows (perm -1) are
-/// skipped, and every original row is some perm[j] once, so all of W is written.
+/// CodecInt4::dequant_scaled_bf16), and one 8-byte store per row. With act-order, row j of the prepared (sorted)
+/// layout is row perm[j] of W; padding rows (perm -1) are skipped, and every original row is some perm[j] once, so all
+/// of W is written.
 /// @ingroup kernel
 
 #include <cstdint>
