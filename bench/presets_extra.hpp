@@ -13,16 +13,29 @@ using Pipelined = MmaPipelinedGemm<LoadVec8, ReduceSharedBuffered,
 template <int Warps, int Chunks, int Stages, int MinBlocks = 1>
 using PipelinedSerial =
     MmaPipelinedGemm<LoadVec8, ReduceSharedSerial, MmaPipelineTile<mma::NativeShape, Warps, Chunks, Stages, MinBlocks>>;
-template <int Threads, int LanesN, int Unroll, class Math = DefaultDecodeMath, int MinBlocks = 0, int Staging = 4>
+template <int Threads, int LanesN, int Unroll, class Math = DefaultDecodeMath, int MinBlocks = 0, int Staging = 4,
+          int Ahead = 1>
 using Decoder =
-    DecodeGemm<LoadVec8, ReduceSharedSerial, Math, DecodeTileShape<Threads, LanesN, Unroll, Staging, MinBlocks>>;
+    DecodeGemm<LoadVec8, ReduceSharedSerial, Math, DecodeTileShape<Threads, LanesN, Unroll, Staging, MinBlocks, Ahead>>;
+/// The default decode tile with the whole-batch word loop from `MinRows` rows of M per block (9: never).
+template <int MinRows>
+struct WholeBatchTile : DefaultDecodeTile {
+  static constexpr int kWholeBatchMinRows = MinRows;
+};
+template <int MinRows>
+using Bf16DecodeWholeBatch =
+    DecodeGemmOf<ElementBf16, LoadVec8, ReduceSharedSerial, MathDot2F32, WholeBatchTile<MinRows>>;
+template <int MinRows>
+using DecodeWholeBatch = DecodeGemm<LoadVec8, ReduceSharedSerial, DefaultDecodeMath, WholeBatchTile<MinRows>>;
 }  // namespace bench_tuning
 // clang-format off
 #define OPT4GPTQ_BENCH_EXTRA_PRESETS \
-  , Named<bench_tuning::Decoder<128, 32, 4>>{"Decode_t128"}, \
-  Named<bench_tuning::Decoder<256, 32, 2>>{"Decode_u2"}, \
-  Named<bench_tuning::Decoder<128, 32, 8>>{"Decode_t128u8"}, \
-  Named<bench_tuning::Decoder<256, 32, 4, opt4gptq::MathDot2F32>>{"Decode_f32"}
+  , Named<bench_tuning::Decoder<256, 32, 4, opt4gptq::DefaultDecodeMath, 0, 4, 2>>{"Decode_a2"}, \
+  Named<bench_tuning::Decoder<128, 32, 4, opt4gptq::DefaultDecodeMath, 0, 4, 1>>{"Decode_t128"}, \
+  Named<bench_tuning::Decoder<256, 16, 4, opt4gptq::DefaultDecodeMath, 0, 4, 1>>{"Decode_l16"}, \
+  Named<bench_tuning::DecodeWholeBatch<9>>{"Decode_wb9"}, \
+  Named<bench_tuning::Bf16DecodeWholeBatch<1>>{"Bf16Decode_wb1"}, \
+  Named<bench_tuning::Bf16DecodeWholeBatch<9>>{"Bf16Decode_wb9"}
 // clang-format on
 #else
 #define OPT4GPTQ_BENCH_EXTRA_PRESETS

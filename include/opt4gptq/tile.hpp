@@ -40,7 +40,7 @@ struct TileShape {
   static constexpr int kStagesPerBlock = StagesPerBlock;
   static constexpr int kUnroll = Unroll;  ///< 8-row words whose weights one thread loads as one batch
   /// Batches in flight per thread: 1 = load a batch, then use it; 2 = the next batch loads while one is used
-  /// (twice the registers for weights: fewer resident warps).
+  /// (twice the registers for weights: fewer resident warps); more: a ring (MainloopDecode; MainloopSimt takes 1-2).
   static constexpr int kPipeline = Pipeline;
 
   static_assert(Threads > 0 && Threads <= 1024 && (Threads & (Threads - 1)) == 0,
@@ -50,7 +50,7 @@ struct TileShape {
   static_assert(Unroll > 0 && ChunkK % (8 * Unroll) == 0,
                 "TileShape: ChunkK must be a multiple of 8 * Unroll (whole 8-row words per unrolled batch)");
   static_assert(StagesPerBlock >= 0, "TileShape: StagesPerBlock must be >= 0 (0 = chosen per problem)");
-  static_assert(Pipeline == 1 || Pipeline == 2, "TileShape: Pipeline must be 1 or 2");
+  static_assert(Pipeline >= 1 && Pipeline <= 4, "TileShape: Pipeline must be 1 .. 4");
 
   /// K sub-slices that share one wave: with fewer column lanes than the wave has threads, the wave's lanes are
   /// [column lane][split] with the splits fastest, so that a warp-level reduction over consecutive lanes sums them.

@@ -500,11 +500,12 @@ Kernel innermost_weight_loop(const Kernel& k) {
 int valu(const Kernel& k) { return count(k, "^\\s+v_\\w+"); }
 
 // The NVIDIA build's SASS instructions per 16-byte weight load in the same loop (presets::Decode, M = 1, sm_90: the
-// fp16 chain on range-scaled activations, 695 instructions, NOPs left out, for 4 LDG.E.128; 877 with the fp32 dot
-// products it had before), counted by bench/decode_isa_compare.py with nvcc 13.0. CI has
+// fp16 chain on range-scaled activations, 993 instructions, NOPs left out, for 4 LDG.E.128; since 2026-12-03 the loop
+// holds two copies of the word loop, the whole-batch one and the guarded one, so this static count is above what an
+// iteration runs: ncu counted ~106 per load executed), counted by bench/decode_isa_compare.py with nvcc 13.0. CI has
 // no SASS disassembler, so the NVIDIA side is this recorded count: when the NVIDIA build changes, run the script and
 // update it (docs/amd_gfx906_static_report.md shows both).
-constexpr double kSm90SassPer16BytesAtM1 = 173.75;
+constexpr double kSm90SassPer16BytesAtM1 = 248.25;
 }  // namespace
 
 TEST_CASE("the decode preset: v_dot2_f32_f16 in the gfx906 innermost loop, 3 waves per SIMD at M = 1, no scratch",

@@ -47,20 +47,32 @@ struct DecodeMinBlocks {
 };
 template <>
 struct DecodeMinBlocks<0> {};
+
+/// A decode tile's kWholeBatchMinRows (see MainloopDecodeOf), or `Default` when it states none.
+template <class Tile, int Default, class = void>
+struct whole_batch_min_rows : std::integral_constant<int, Default> {};
+template <class Tile, int Default>
+struct whole_batch_min_rows<Tile, Default, std::void_t<decltype(Tile::kWholeBatchMinRows)>>
+    : std::integral_constant<int, Tile::kWholeBatchMinRows> {};
 }  // namespace detail
 
 /// @ingroup kernel
 /// The block shape of MainloopDecode: TileShape's layout (`Threads` threads = K sub-slices x `LanesN` column lanes of 4
-/// columns) with stages of one batch of `Unroll` packed words per sub-slice (kChunkK = 8 x Unroll rows), two batches
-/// in flight per thread, and `StagingBatch` activation loads in flight per thread while a window is staged (each
-/// costs 4 registers: on gfx906 1, to stay at 3 waves per SIMD). `MinBlocks` > 0 asks the compiler to fit that many
-/// blocks per multiprocessor (a register budget of 64K / (Threads x MinBlocks) on NVIDIA); 0 leaves it free.
-template <int Threads = 256, int LanesN = 32, int Unroll = 4, int StagingBatch = 4, int MinBlocks = 0>
-struct DecodeTileShape : TileShape<Threads, LanesN, 8 * Unroll, 0, Unroll, 2>, detail::DecodeMinBlocks<MinBlocks> {
+/// columns) with stages of one batch of `Unroll` packed words per sub-slice (kChunkK = 8 x Unroll rows), `Ahead`
+/// batches per thread in flight while one is multiplied (each costs Unroll x 4 registers for its words, plus its group
+/// constants), and `StagingBatch` activation loads in flight per thread while a window is staged (each costs 4
+/// registers: on gfx906 1, to stay at 3 waves per SIMD). `MinBlocks` > 0 asks the compiler to fit that many blocks per
+/// multiprocessor (a register budget of 64K / (Threads x MinBlocks) on NVIDIA); 0 leaves it free. A tile derived from
+/// it may state `kWholeBatchMinRows` (MainloopDecodeOf: from how many rows of M per block whole batches run a word
+/// loop without guards).
+template <int Threads = 256, int LanesN = 32, int Unroll = 4, int StagingBatch = 4, int MinBlocks = 0, int Ahead = 1>
+struct DecodeTileShape : TileShape<Threads, LanesN, 8 * Unroll, 0, Unroll, Ahead + 1>,
+                         detail::DecodeMinBlocks<MinBlocks> {
   /// The split-K plan counts a block's fixed cost (first loads, staging, reduction) as this many stages.
   static constexpr int kBlockOverheadStages = 2;
   static constexpr int kStagingBatch = StagingBatch;
   static_assert(StagingBatch >= 1 && StagingBatch <= 8, "DecodeTileShape: 1 .. 8 staging loads in flight");
+  static_assert(Ahead >= 0 && Ahead <= 3, "DecodeTileShape: 0 .. 3 batches in flight ahead of the one multiplied");
 };
 
 /// @ingroup kernel
@@ -92,6 +104,21 @@ struct MainloopDecodeOf {
     else
       return check_reduce_policy<Reduce>();
   }
+
+  /// Batches in flight ahead of the one being multiplied (DecodeTileShape's Ahead).
+  static constexpr int kAhead = Tile::kPipeline - 1;
+  /// From how many rows of M per block a whole batch inside one group runs a word loop of its own, without a guard
+  /// per word: the tile's kWholeBatchMinRows if it states one, else the measured choice (H200, bench/NOTES.md): NVIDIA
+  /// fp16 from 1 row (with the shift per batch, M = 1 6% faster: 51.8 -> 54.9% of the read reference); bf16 from 2
+  /// rows (M = 2..8 2-5% faster; at 1 row the two loops measured within 1.2% of each other, and 1 row stays as the
+  /// sanitizers last ran it). AMD never: gfx906's budget for 3 waves per SIMD (84 VGPRs) has no room for a second
+  /// copy of the loop (it measured 101).
+#if defined(OPT4GPTQ_BACKEND_CUDA)
+  static constexpr int kDefaultWholeBatchMinRows = Element::kType == ElementType::kFp16 ? 1 : 2;
+#else
+  static constexpr int kDefaultWholeBatchMinRows = kMaxRows + 1;
+#endif
+  static constexpr int kWholeBatchMinRows = detail::whole_batch_min_rows<Tile, kDefaultWholeBatchMinRows>::value;
 
   /// Rows of K whose activations are staged at once: as many whole stages as 16 KiB holds at this many rows of M, at
   /// most 8192 (so that LDS leaves room for 3-4 blocks per multiprocessor on gfx906).
@@ -144,8 +171,13 @@ struct MainloopDecodeOf {
     GroupConstants gc;
     gc.group = -1;
     gc.next_row = 0;
-    Batch cur;
-    issue_batch<kActOrder>(p, k_begin, k_end, place.split, col, has_cols, cur);
+    // A ring of kAhead + 1 batches: ring[0] is the stage multiplied next, ring[1 .. kAhead] are in flight (the first
+    // kAhead issued before the first window's staging and barriers). The ring moves down by one slot per stage; the
+    // compiler renames rather than copies where it can (with kAhead = 1 this is the plain register double buffer).
+    RingBatch ring[kAhead + 1];
+#pragma unroll
+    for (int d = 0; d < kAhead; ++d)
+      issue_batch<kActOrder>(p, k_begin + d * Tile::kStageRows, k_end, place.split, col, has_cols, ring[d]);
     // Up to Tile::kStagingBatch staging loads in flight per thread.
     constexpr int kVectorsPerThread = (kRows * Storage::kWindowRows / 8 + kThreads - 1) / kThreads;
     constexpr int kStagingBatch = kVectorsPerThread < Tile::kStagingBatch ? kVectorsPerThread : Tile::kStagingBatch;
@@ -159,12 +191,12 @@ struct MainloopDecodeOf {
       if constexpr (kRangeScaled)
         detail::range_scale_window<kThreads, kRows, Storage::kWindowRows / 8>(smem.a, smem.range, acc, unit);
       for (int stage = window; stage < window_end; stage += Tile::kStageRows) {
-        // The next stage's weights and group constants go in flight before this stage is used (across windows too:
-        // before the next window's staging and barriers).
-        Batch next;
-        issue_batch<kActOrder>(p, stage + Tile::kStageRows, k_end, place.split, col, has_cols, next);
-        multiply<kRows, kActOrder>(p, smem, window, cur, col, gc, acc);
-        cur = next;
+        // The weights and group constants kAhead stages on go in flight before this stage is used (across windows
+        // too: before the next window's staging and barriers).
+        issue_batch<kActOrder>(p, stage + kAhead * Tile::kStageRows, k_end, place.split, col, has_cols, ring[kAhead]);
+        multiply<kRows, kActOrder>(p, smem, window, stage, k_end, place.split, has_cols, ring[0], col, gc, acc);
+#pragma unroll
+        for (int d = 0; d < kAhead; ++d) ring[d] = ring[d + 1];
       }
     }
 
@@ -192,16 +224,42 @@ struct MainloopDecodeOf {
     typename Arithmetic::ZeroTerms zero[4];
   };
 
-  /// One stage's work of a thread, in flight: its words (rows `begin` .. `begin` + 8 words), and the raw constants
-  /// of the group of its first word.
+  /// Where a thread's words of one stage lie: rows `begin` .. `begin` + 8 x `words` (words = 0 past the end, past N or
+  /// past K).
+  struct BatchRows {
+    int begin;
+    int words;
+    BatchRows() = default;
+    OPT4GPTQ_DEVICE BatchRows(int stage, int k_end, int split, bool has_cols) : begin(stage + split * Tile::kChunkK) {
+      const int end = min(k_end, begin + Tile::kChunkK);
+      words = has_cols && begin < end ? eighth(end - begin) : 0;
+    }
+    /// n / 8 of an n >= 0, as one shift (a signed division by 8 takes three instructions).
+    OPT4GPTQ_DEVICE static int eighth(int n) { return static_cast<int>(static_cast<unsigned>(n) / 8u); }
+  };
+
+  /// Whether a batch's rows travel with it through the ring (AMD) or are recomputed where the batch is used (NVIDIA).
+  /// Measured by the compilers: hipcc allocates 7 more VGPRs when they are recomputed (gfx906 at M = 2: 89 instead of
+  /// 82, one wave per SIMD less); ptxas allocates the same, and the recomputing form is the one the H200 measured.
+#if defined(OPT4GPTQ_BACKEND_CUDA)
+  static constexpr bool kRowsTravel = false;
+#else
+  static constexpr bool kRowsTravel = true;
+#endif
+
+  /// One stage's work of a thread, in flight: its words, and the raw constants of the group of its first word.
   struct Batch {
     detail::Words4 w[Tile::kUnroll];
-    int begin;  ///< first row of the thread's words
-    int words;  ///< words that exist (0 past the end, past N or past K)
-    int group;  ///< group of the first word (-1: none)
+    int group;  ///< group of the first word
     uint2 scales;
     std::uint32_t zeros;
   };
+  /// A Batch with its rows, where they travel with it (kRowsTravel).
+  struct BatchWithRows : Batch {
+    BatchRows rows;
+  };
+  /// What the ring holds: NVIDIA's batch has no rows field (even an empty base changes what ptxas makes of the ring).
+  using RingBatch = std::conditional_t<kRowsTravel, BatchWithRows, Batch>;
 
   OPT4GPTQ_DEVICE static void load_raw(const KernelParams& p, int group, int col, uint2& scales, std::uint32_t& zeros) {
     scales = *reinterpret_cast<const uint2*>(p.scales + static_cast<std::int64_t>(group) * p.lds + col);
@@ -226,35 +284,57 @@ struct MainloopDecodeOf {
     for (int j = 0; j < 4; ++j) gc.zero[j] = Arithmetic::zero_terms(Codec::zero_of(zeros, j));
   }
 
+  /// The group of row `row` (without act-order): a shift for the usual power-of-two group sizes, a division otherwise.
+  OPT4GPTQ_DEVICE static int group_of_row(const KernelParams& p, int row) {
+    const int g = p.group_size;
+    return (g & (g - 1)) == 0 ? row >> (__ffs(g) - 1) : row / g;
+  }
+
+  /// The rows of batch `b`, of the stage starting at row `stage`: carried with it, or recomputed (kRowsTravel).
+  OPT4GPTQ_DEVICE static BatchRows batch_rows(const RingBatch& b, int stage, int k_end, int split, bool has_cols) {
+    if constexpr (kRowsTravel)
+      return b.rows;
+    else
+      return BatchRows(stage, k_end, split, has_cols);
+  }
+
   /// Issues the loads of the thread's words of the stage starting at row `stage`, and of its first group's constants.
   template <bool kActOrder>
   OPT4GPTQ_DEVICE static void issue_batch(const KernelParams& p, int stage, int k_end, int split, int col,
-                                          bool has_cols, Batch& b) {
-    b.begin = stage + split * Tile::kChunkK;
-    const int end = min(k_end, b.begin + Tile::kChunkK);
-    b.words = has_cols && b.begin < end ? (end - b.begin) / 8 : 0;
-    b.group = -1;
-    if (b.words > 0) {
-      const std::uint32_t* q = p.qweight + static_cast<std::int64_t>(b.begin / 8) * p.ldq + col;
+                                          bool has_cols, RingBatch& b) {
+    const BatchRows rows(stage, k_end, split, has_cols);
+    if constexpr (kRowsTravel) b.rows = rows;
+    if (rows.words > 0) {
+      const std::uint32_t* q = p.qweight + static_cast<std::int64_t>(BatchRows::eighth(rows.begin)) * p.ldq + col;
 #pragma unroll
       for (int u = 0; u < Tile::kUnroll; ++u)
-        if (u < b.words) b.w[u] = *reinterpret_cast<const detail::Words4*>(q + u * p.ldq);
-      b.group = kActOrder ? p.word_group[b.begin / 8] : b.begin / p.group_size;
+        if (u < rows.words) b.w[u] = *reinterpret_cast<const detail::Words4*>(q + u * p.ldq);
+      // (The act-order index stays a division: as a shift it costs gfx906's act-order entry a VGPR, 82 instead of 81.)
+      b.group = kActOrder ? p.word_group[rows.begin / 8] : group_of_row(p, rows.begin);
       load_raw(p, b.group, col, b.scales, b.zeros);
     }
   }
 
-  /// Multiplies the thread's words of one stage (`b`) with the staged activations of the window starting at row
-  /// `window`, into acc.
+  /// Multiplies the thread's words of the stage starting at row `stage` (`b`) with the staged activations of the
+  /// window starting at row `window`, into acc.
   template <int kRows, bool kActOrder>
-  OPT4GPTQ_DEVICE static void multiply(const KernelParams& p, const SharedStorage<kRows>& s, int window, const Batch& b,
-                                       int col, GroupConstants& gc, float (&acc)[kRows][4]) {
-    if (b.words <= 0) return;
+  OPT4GPTQ_DEVICE static void multiply(const KernelParams& p, const SharedStorage<kRows>& s, int window, int stage,
+                                       int k_end, int split, bool has_cols, const RingBatch& b, int col,
+                                       GroupConstants& gc, float (&acc)[kRows][4]) {
+    const BatchRows rows = batch_rows(b, stage, k_end, split, has_cols);
+    if (rows.words <= 0) return;
     if (b.group != gc.group) set_group(p, b.group, b.scales, b.zeros, col, gc);
-    const int word0 = (b.begin - window) / 8;  // the batch's first word in the window
+    const int word0 = BatchRows::eighth(rows.begin - window);  // the batch's first word in the window
+    if (kRows >= kWholeBatchMinRows && !kActOrder && rows.words == Tile::kUnroll && p.group_size % Tile::kChunkK == 0) {
+      // The common case, without a guard per word: a whole batch (kChunkK rows from a multiple of kChunkK) inside one
+      // group, since groups then start at multiples of kChunkK too.
+#pragma unroll
+      for (int u = 0; u < Tile::kUnroll; ++u) multiply_word<kRows>(b.w[u], &s.a[0][word0 + u], gc, acc);
+      return;
+    }
 #pragma unroll
     for (int u = 0; u < Tile::kUnroll; ++u) {
-      if (u < b.words) {
+      if (u < rows.words) {
         // Groups below the batch's length (e.g. 8 or 16 rows) change inside it: their constants are loaded here.
         if constexpr (kActOrder) {
           const int group = s.word_group[word0 + u];
@@ -264,7 +344,7 @@ struct MainloopDecodeOf {
             load_raw(p, group, col, sc, z);
             set_group(p, group, sc, z, col, gc);
           }
-        } else if (b.begin + 8 * u >= gc.next_row) {
+        } else if (rows.begin + 8 * u >= gc.next_row) {
           uint2 sc;
           std::uint32_t z;
           load_raw(p, gc.group + 1, col, sc, z);

@@ -66,6 +66,9 @@ struct MainloopSimtOf {
   static_assert(Codec::kRowsPerWord == 8,
                 "MainloopSimt stages activations as 16-byte vectors of 8 rows, one per packed word: it needs a codec "
                 "with 8 rows per word (CodecInt4)");
+  static_assert(Tile::kPipeline <= 2,
+                "MainloopSimt: TileShape's Pipeline must be 1 (load, then use) or 2 (double buffer); deeper rings are "
+                "MainloopDecode's (DecodeTileShape's Ahead)");
 
   static constexpr bool kPoliciesValid = check_load_policy<Load>() && check_math_policy<Math>();
   static constexpr int kThreads = Tile::kThreads;
