@@ -350,7 +350,7 @@ const auto kBf16Presets =
     std::make_tuple(Named<opt4gptq::presets::Bf16Simt>{"Bf16Simt"},
                     Named<opt4gptq::presets::Bf16Deterministic>{"Bf16Deterministic"},
                     Named<opt4gptq::presets::Bf16Decode>{"Bf16Decode"}
-                    OPT4GPTQ_BENCH_BF16_MATRIX_CORE_PRESETS);
+                    OPT4GPTQ_BENCH_BF16_MATRIX_CORE_PRESETS OPT4GPTQ_BENCH_EXTRA_BF16_PRESETS);
 // clang-format on
 
 /// The CSV name of a kernel the dispatcher chose (the `dispatched` column) for calls of `dtype`: its KernelChoice name

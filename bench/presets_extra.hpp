@@ -1,7 +1,7 @@
 #pragma once
-// Kernels to measure beside the shipped presets, e.g. tuning candidates: define OPT4GPTQ_BENCH_EXTRA_PRESETS as a
-// list of `, Named<Type>{"name"}` entries (see bench/NOTES.md for the tiles tried so far). Empty unless the build
-// defines OPT4GPTQ_BENCH_TUNING (cmake -DOPT4GPTQ_BENCH_TUNING=ON).
+// Kernels to measure beside the shipped presets, e.g. tuning candidates: define OPT4GPTQ_BENCH_EXTRA_PRESETS (fp16)
+// and OPT4GPTQ_BENCH_EXTRA_BF16_PRESETS (bf16) as lists of `, Named<Type>{"name"}` entries (see bench/NOTES.md for the
+// tiles tried so far). Empty unless the build defines OPT4GPTQ_BENCH_TUNING (cmake -DOPT4GPTQ_BENCH_TUNING=ON).
 #include <opt4gptq/opt4gptq.hpp>
 
 #if defined(OPT4GPTQ_BENCH_TUNING) && defined(OPT4GPTQ_BACKEND_CUDA)
@@ -33,10 +33,13 @@ using DecodeWholeBatch = DecodeGemm<LoadVec8, ReduceSharedSerial, DefaultDecodeM
   , Named<bench_tuning::Decoder<256, 32, 4, opt4gptq::DefaultDecodeMath, 0, 4, 2>>{"Decode_a2"}, \
   Named<bench_tuning::Decoder<128, 32, 4, opt4gptq::DefaultDecodeMath, 0, 4, 1>>{"Decode_t128"}, \
   Named<bench_tuning::Decoder<256, 16, 4, opt4gptq::DefaultDecodeMath, 0, 4, 1>>{"Decode_l16"}, \
-  Named<bench_tuning::DecodeWholeBatch<9>>{"Decode_wb9"}, \
-  Named<bench_tuning::Bf16DecodeWholeBatch<1>>{"Bf16Decode_wb1"}, \
+  Named<bench_tuning::DecodeWholeBatch<9>>{"Decode_wb9"}
+// bf16 candidates (bf16 A and C: measured with --dtype bf16 or both; their names start with Bf16, as the bf16 rows')
+#define OPT4GPTQ_BENCH_EXTRA_BF16_PRESETS \
+  , Named<bench_tuning::Bf16DecodeWholeBatch<1>>{"Bf16Decode_wb1"}, \
   Named<bench_tuning::Bf16DecodeWholeBatch<9>>{"Bf16Decode_wb9"}
 // clang-format on
 #else
 #define OPT4GPTQ_BENCH_EXTRA_PRESETS
+#define OPT4GPTQ_BENCH_EXTRA_BF16_PRESETS
 #endif
