@@ -22,9 +22,8 @@ template <int MinRows>
 struct WholeBatchTile : DefaultDecodeTile {
   static constexpr int kWholeBatchMinRows = MinRows;
 };
-template <int MinRows>
-using Bf16DecodeWholeBatch =
-    DecodeGemmOf<ElementBf16, LoadVec8, ReduceSharedSerial, MathDot2F32, WholeBatchTile<MinRows>>;
+template <int MinRows, class Math = DefaultDecodeMath>
+using Bf16DecodeWholeBatch = DecodeGemmOf<ElementBf16, LoadVec8, ReduceSharedSerial, Math, WholeBatchTile<MinRows>>;
 template <int MinRows>
 using DecodeWholeBatch = DecodeGemm<LoadVec8, ReduceSharedSerial, DefaultDecodeMath, WholeBatchTile<MinRows>>;
 }  // namespace bench_tuning
@@ -33,10 +32,13 @@ using DecodeWholeBatch = DecodeGemm<LoadVec8, ReduceSharedSerial, DefaultDecodeM
   , Named<bench_tuning::Decoder<256, 32, 4, opt4gptq::DefaultDecodeMath, 0, 4, 2>>{"Decode_a2"}, \
   Named<bench_tuning::Decoder<128, 32, 4, opt4gptq::DefaultDecodeMath, 0, 4, 1>>{"Decode_t128"}, \
   Named<bench_tuning::Decoder<256, 16, 4, opt4gptq::DefaultDecodeMath, 0, 4, 1>>{"Decode_l16"}, \
-  Named<bench_tuning::DecodeWholeBatch<9>>{"Decode_wb9"}
+  Named<bench_tuning::DecodeWholeBatch<9>>{"Decode_wb9"}, \
+  Named<bench_tuning::Pipelined<4, 2, 4>>{"TCP_c2s4"}, \
+  Named<bench_tuning::Pipelined<4, 4, 4>>{"TCP_c4s4"}, \
+  Named<bench_tuning::Pipelined<4, 8, 3>>{"TCP_c8s3"}
 // bf16 candidates (bf16 A and C: measured with --dtype bf16 or both; their names start with Bf16, as the bf16 rows')
 #define OPT4GPTQ_BENCH_EXTRA_BF16_PRESETS \
-  , Named<bench_tuning::Bf16DecodeWholeBatch<1>>{"Bf16Decode_wb1"}, \
+  , Named<bench_tuning::Bf16DecodeWholeBatch<1, opt4gptq::MathDot2F32>>{"Bf16Decode_dot2"}, \
   Named<bench_tuning::Bf16DecodeWholeBatch<9>>{"Bf16Decode_wb9"}
 // clang-format on
 #else

@@ -102,15 +102,14 @@ constexpr KernelInfo kernel_info(KernelChoice k) {
 }
 
 /// @ingroup host_api
-/// The row of kernel_info() for a kernel built for calls of element type `dtype`. bf16 calls change one promise:
-/// Decode's bf16 build has fp32 products (bf16 widens to fp32 exactly; there is no fp16 chain to range-scale), so it
-/// is kFp32. Every other kernel keeps its row: its bf16 build sums as its fp16 one, with bf16 where fp16 was (the
-/// atomic kernels' K blocks meet in C through bf16 atomics; bf16 has fp32's range, so these cannot overflow where the
-/// result fits, but each addition rounds to bf16's 8 bits: the level still marks them).
+/// The row of kernel_info() for a kernel built for calls of element type `dtype`: today the same row for both. Each
+/// bf16 build sums as its fp16 one, with bf16 where fp16 was: Decode's bf16 build converts its activations to
+/// range-scaled fp16 and runs Decode's arithmetic (kFp16RangeScaled, as in fp16); the atomic kernels' K blocks meet in
+/// C through bf16 atomics (bf16 has fp32's range, so these cannot overflow where the result fits, but each addition
+/// rounds to bf16's 8 bits: the level still marks them).
 constexpr KernelInfo kernel_info(KernelChoice k, ElementType dtype) {
-  KernelInfo info = kernel_info(k);
-  if (dtype == ElementType::kBf16 && k == KernelChoice::kDecode) info.accumulation = Accumulation::kFp32;
-  return info;
+  (void)dtype;
+  return kernel_info(k);
 }
 
 /// @ingroup host_api

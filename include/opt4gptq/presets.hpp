@@ -70,8 +70,9 @@ using TensorCorePipelined = MmaPipelinedGemm<LoadVec8, ReduceSharedBuffered>;
 /// The pipelined matrix-core kernel with the deterministic split-K fix-up (one launch, fp32 across K blocks).
 using TensorCorePipelinedDeterministic = MmaPipelinedGemm<LoadVec8, ReduceSharedSerial>;
 
-// bf16 activations and outputs (GemmProblem::dtype = ElementType::kBf16; scales as stored, fp16). The dot products are
-// fp32 (bf16 widens to fp32 exactly), so the MathPolicy named is MathDot2F32's arithmetic whatever is passed.
+// bf16 activations and outputs (GemmProblem::dtype = ElementType::kBf16; scales as stored, fp16). In the SIMT kernels the
+// dot products are fp32 (bf16 widens to fp32 exactly), so the MathPolicy named is MathDot2F32's arithmetic whatever is
+// passed; the decode kernel converts its staged activations to range-scaled fp16 and uses its MathPolicy as Decode.
 /// SIMT, 16-byte loads, the in-block reduction; K blocks meet in C through bf16 atomics (C zero-filled first; each
 /// addition rounds to bf16's 8 bits: for split-K layers prefer Bf16Deterministic).
 using Bf16Simt = DequantGemmOf<ElementBf16, LoadVec8, ReduceSharedBuffered, MathDot2F32>;
@@ -79,8 +80,10 @@ using Bf16Simt = DequantGemmOf<ElementBf16, LoadVec8, ReduceSharedBuffered, Math
 /// reproducible; needs the workspace form of launch(). Runs on every target (gfx906 included: integer and fp32
 /// arithmetic only).
 using Bf16Deterministic = DequantGemmOf<ElementBf16, LoadVec8, ReduceSharedSerial, MathDot2F32>;
-/// The SIMT decode kernel (M = 1..8) for bf16: as Decode, fp32 throughout; needs a workspace.
-using Bf16Decode = DecodeGemmOf<ElementBf16, LoadVec8, ReduceSharedSerial, MathDot2F32>;
+/// The SIMT decode kernel (M = 1..8) for bf16: Decode's arithmetic on activations converted to range-scaled fp16 once
+/// per staged window (exact within 2^31 of each row's largest |a|: kernel/range_scaling.hpp), outputs rounded to bf16;
+/// needs a workspace.
+using Bf16Decode = DecodeGemmOf<ElementBf16, LoadVec8, ReduceSharedSerial, DefaultDecodeMath>;
 /// Matrix cores in bf16 (NVIDIA sm_80+ mma.sync .bf16, AMD gfx90a/gfx940 v_mfma_f32_16x16x16bf16_1k): each
 /// dequantized weight (q - z)·scale is rounded once to bf16 (the instruction's input type), products and sums fp32.
 /// K blocks meet in C through bf16 atomics (C zero-filled first).

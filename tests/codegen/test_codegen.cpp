@@ -583,7 +583,7 @@ TEST_CASE("bf16 kernels: the bf16 magic number, fp32 products, bf16 rounding and
       INFO(arch);
       const std::vector<Kernel> kernels =
           kernels_of(read_file(std::string(OPT4GPTQ_CODEGEN_DIR) + "/bf16_" + arch + ".s"), false);
-      REQUIRE(kernels.size() == 4);
+      REQUIRE(kernels.size() == 3);
       for (const Kernel& k : kernels) {
         INFO(k.name);
         CHECK(count(k, "0x43004300") > 0);                         // the bf16 magic number
@@ -604,7 +604,7 @@ TEST_CASE("bf16 kernels: the bf16 magic number, fp32 products, bf16 rounding and
       INFO(arch);
       const std::vector<Kernel> kernels =
           kernels_of(read_file(std::string(OPT4GPTQ_CODEGEN_DIR) + "/bf16_" + arch + ".ptx"), true);
-      REQUIRE(kernels.size() == 4);
+      REQUIRE(kernels.size() == 3);
       for (const Kernel& k : kernels) {
         INFO(k.name);
         CHECK(count(k, "lop3\\.b32.*983055, 1124090624") > 0);  // (word & 0x000F000F) | 0x43004300
@@ -615,6 +615,55 @@ TEST_CASE("bf16 kernels: the bf16 magic number, fp32 products, bf16 rounding and
           CHECK((count(k, "red\\.global\\.add\\.noftz\\.bf16x2") > 0) == atomics(k));
         else
           CHECK((count(k, "atom(\\.global)?\\.cas\\.b32") > 0) == atomics(k));  // sm_80: a compare-and-swap loop
+      }
+    }
+  }
+  if (!OPT4GPTQ_CODEGEN_NVIDIA && !OPT4GPTQ_CODEGEN_AMD) WARN("no hipcc and no nvcc: codegen test skipped");
+}
+
+TEST_CASE("bf16 decode: bf16 activations converted to range-scaled fp16, then the fp16 decode arithmetic",
+          "[codegen][bf16][decode]") {
+  // tests/codegen/bf16_decode_kernels.cpp: presets::Bf16Decode at 1 and 2 rows of M, and at 1 row with act-order.
+  if (OPT4GPTQ_CODEGEN_AMD) {
+    for (const char* arch : kAmdArchs) {
+      INFO(arch);
+      const std::string s = read_file(std::string(OPT4GPTQ_CODEGEN_DIR) + "/bf16_decode_" + arch + ".s");
+      const std::vector<Kernel> kernels = kernels_of(s, false);
+      REQUIRE(kernels.size() == 3);
+      for (const Kernel& k : kernels) {
+        INFO(k.rows << " rows, act_order=" << k.act_order);
+        // The staged window, widened and scaled in fp32, rounded to fp16.
+        CHECK(count(k, "v_cvt_f16_f32(_e32|_e64)?\\b") > 0);
+        const Kernel loop = innermost_weight_loop(k);
+        CHECK(count(loop, "v_dot2c?_f32_f16(_e32|_e64)?\\b") > 0);  // then Decode's fp16 dot products into fp32
+        CHECK(count(loop, "global_load_dwordx4\\b") > 0);
+        CHECK(count(k, "v_mfma") == 0);
+        CHECK(count(k, "bf16") == 0);  // no bf16 instruction on any AMD target: integer and fp32 work do the widening
+        CHECK(amd_resource(s, k.name.substr(0, k.name.find(':')), "ScratchSize") == 0);  // the label line's name
+      }
+    }
+    // gfx906 (HYGON DCU Z100) at M = 1: as Decode, 3 waves per SIMD (the fp32 bf16 path it replaces needed 93 VGPRs).
+    const std::string s = read_file(std::string(OPT4GPTQ_CODEGEN_DIR) + "/bf16_decode_gfx906.s");
+    const std::string name = decode_entry(s, 1);
+    REQUIRE(!name.empty());
+    const int vgprs = amd_resource(s, name, "NumVgprs");
+    INFO("gfx906 bf16 decode, M = 1: " << vgprs << " VGPRs");
+    CHECK(vgprs > 0);
+    CHECK(vgprs <= 84);
+  }
+  if (OPT4GPTQ_CODEGEN_NVIDIA) {
+    for (const char* arch : kNvidiaArchs) {
+      INFO(arch);
+      const std::vector<Kernel> kernels =
+          kernels_of(read_file(std::string(OPT4GPTQ_CODEGEN_DIR) + "/bf16_decode_" + arch + ".ptx"), true);
+      REQUIRE(kernels.size() == 3);
+      for (const Kernel& k : kernels) {
+        INFO(k.name);
+        CHECK(count(k, "cvt\\.rn\\.f16x2\\.f32") > 0);   // the staged window rounded to fp16, a pair at a time
+        CHECK(count(k, "fma\\.rn\\.f16x2") > 0);         // Decode's packed fp16 chain (range-scaled: no overflow)
+        CHECK(count(k, "fma\\.rn\\.bf16x2") == 0);       // no bf16 arithmetic
+        CHECK(count(k, "cvt\\.rn\\.bf16x2\\.f32") > 0);  // one rounding to bf16 per output pair
+        CHECK(count(k, "ld\\.global(\\.nc)?\\.v4\\.u32") > 0);  // 16-byte weight loads
       }
     }
   }

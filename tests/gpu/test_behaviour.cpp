@@ -200,6 +200,62 @@ TEST_CASE("range-scaled fp16 chain: no overflow at any magnitude, and tiny activ
   CHECK(ref::compare(plain.c.data(), 2, n, 0, expected).non_finite > 0);
 }
 
+TEST_CASE("bf16 decode: activations far outside fp16's range become range-scaled fp16 and keep their precision",
+          "[gpu][precision][range-scaling][bf16]") {
+  OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
+  // MainloopDecodeOf<ElementBf16> converts each staged window of bf16 activations to fp16 scaled per row by a power of
+  // two (kernel/range_scaling.hpp). Rows that fp16 cannot hold as they are: 1e30 (products far above 65504), -1e-35
+  // (below fp16's smallest subnormal; the shift is capped at 2^120, so the row lands near 13, not 512), values of one
+  // row 2^29 apart (1e6 and 1/512 alternating: both exact after the conversion), and ordinary random activations.
+  // Positive weights, so that no output cancels and each row's relative error means what it says; K = 20480 spans
+  // three windows (8192 rows each at M = 1..4), so the accumulators change units between windows. Bound: bf16's unit
+  // roundoff u = 2^-8, relative (the output rounding; the fp16 sums add ~2^-11).
+  const int k = 20480, n = 128, m = 4;
+  std::vector<float> w(static_cast<std::size_t>(k) * n);
+  std::mt19937 rng(193);
+  std::uniform_real_distribution<float> unit(0.0f, 1.0f);
+  for (auto& x : w) x = 1e-4f * (1.0f + 6.0f * unit(rng));
+  ref::QuantizeOptions o;
+  o.group_size = 128;
+  o.symmetric = false;
+  const test::DeviceLayer layer(ref::quantize_rtn(w, k, n, o));
+  std::vector<std::uint16_t> a(static_cast<std::size_t>(m) * k);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const char* what[m] = {"1e30", "-1e-35", "1e6 and 2^-9", "random"};
+  for (int i = 0; i < k; ++i) {
+    const float wobble = 1.0f - 0.01f * static_cast<float>(i % 13);
+    a[i] = ref::float_to_bf16_bits(1e30f * wobble);
+    a[static_cast<std::size_t>(k) + i] = ref::float_to_bf16_bits(-1e-35f * wobble);
+    a[2 * static_cast<std::size_t>(k) + i] = ref::float_to_bf16_bits((i % 2 ? 1e6f : 1.0f / 512) * wobble);
+    a[3 * static_cast<std::size_t>(k) + i] = ref::float_to_bf16_bits(normal(rng));
+  }
+  const test::DeviceArray<std::uint16_t> a_device(a);
+  const std::vector<double> expected =
+      ref::gemm(m, n, k, a.data(), 0, ref::dequantize(layer.host), ref::bf16_bits_to_float);
+
+  auto check = [&](const test::CallResult& r, int rows) {
+    REQUIRE(r.status.ok());
+    for (int row = 0; row < rows; ++row) {
+      const std::vector<double> want(expected.begin() + static_cast<std::ptrdiff_t>(row) * n,
+                                     expected.begin() + static_cast<std::ptrdiff_t>(row + 1) * n);
+      const ref::ErrorReport e =
+          ref::compare(r.c.data() + static_cast<std::size_t>(row) * n, 1, n, 0, want, ref::bf16_bits_to_float);
+      INFO("M = " << rows << ", row " << row << " (" << what[row] << "): relative error " << e.relative << ", "
+                  << e.non_finite << " non-finite");
+      CHECK(e.non_finite == 0);
+      CHECK(e.relative < 1.0 / 256);
+    }
+  };
+  using Chain = DecodeGemmOf<ElementBf16, LoadVec8, ReduceSharedSerial, MathBuiltin>;  // fp16 partial sums
+  using Dot = DecodeGemmOf<ElementBf16, LoadVec8, ReduceSharedSerial, MathDot2F32>;    // fp32 sums of fp16 products
+  static_assert(Chain::Mainloop::kRangeScaled && Dot::Mainloop::kRangeScaled, "bf16 windows are always range scaled");
+  for (const int rows : {1, 4}) {
+    check(test::call<presets::Bf16Decode>(layer.weights, rows, a_device, 0, 0), rows);
+    check(test::call<Chain>(layer.weights, rows, a_device, 0, 0), rows);
+    check(test::call<Dot>(layer.weights, rows, a_device, 0, 0), rows);
+  }
+}
+
 TEST_CASE("every preset runs on a non-default stream", "[gpu][stream]") {
   OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
   const test::DeviceLayer layer(test::make_layer(test::layer(2048, 1024).group(128).sym().v1().random_seed(61)));

@@ -42,8 +42,8 @@ template <class Load, class Reduce, class Math, class Tile = DefaultDecodeTile, 
 using DecodeGemm = GemmKernel<MainloopDecode<Load, Math, Tile, Codec>, Reduce, SplitKScheduler<Tile>>;
 
 /// @ingroup kernel
-/// DecodeGemm for A and C of element type `Element` (ElementFp16: DecodeGemm itself; ElementBf16: see
-/// detail::WordArithmetic).
+/// DecodeGemm for A and C of element type `Element` (ElementFp16: DecodeGemm itself; ElementBf16: activations staged as
+/// bf16 and converted to range-scaled fp16 per window, MainloopDecodeOf).
 template <class Element, class Load, class Reduce, class Math, class Tile = DefaultDecodeTile, class Codec = CodecInt4>
 using DecodeGemmOf = GemmKernel<typename detail::decode_mainloop_of<Element, Load, Math, Tile, Codec>::type, Reduce,
                                 SplitKScheduler<Tile>>;

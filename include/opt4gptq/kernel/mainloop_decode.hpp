@@ -14,7 +14,12 @@
 ///    in fp32, then one fma applies the column's scale: no fp16 partial sums, so no fp16 overflow. Without one (the
 ///    fp16 chain, which NVIDIA runs faster: its fp32 products cost conversions) each window of activations is range
 ///    scaled per row by a power of two (range_scaling.hpp), so that the chain's 4-product fp16 partial sums cannot
-///    overflow either, whatever the activations.
+///    overflow either, whatever the activations;
+///  - bf16 activations are staged as they are and converted once per window to range-scaled fp16 (exact for every
+///    value within 2^31 of its row's largest, range_scaling.hpp); from there the arithmetic is the fp16 kernel's, with
+///    the same MathPolicy, and only the output is rounded to bf16. Measured on an H200 (bench/NOTES.md), this runs
+///    at the fp16 kernel's speed, where fp32 products of bf16 values (detail::WordArithmetic<ElementBf16>, the SIMT
+///    mainloop's bf16 path) took 1.36x its time at M = 1.
 /// The K split across blocks is the scheduler's; ReduceSharedSerial combines it inside the launch (no zero-fill).
 /// @ingroup kernel
 
@@ -79,27 +84,30 @@ struct DecodeTileShape : TileShape<Threads, LanesN, 8 * Unroll, 0, Unroll, Ahead
 /// The decode mainloop of one LoadPolicy (how A is staged), MathPolicy (the dot products), DecodeTileShape and codec.
 template <class Element_, class Load, class Math, class Tile, class Codec_ = CodecInt4>
 struct MainloopDecodeOf {
-  using Element = Element_;  ///< of A and C: ElementFp16 or ElementBf16 (detail::WordArithmetic)
+  using Element = Element_;  ///< of A and C: ElementFp16, or ElementBf16 (staged, then converted to fp16)
   using LoadPolicy = Load;
   using MathPolicy = Math;
   using TileShape = Tile;
   using Codec = Codec_;
-  using Arithmetic = detail::WordArithmetic<Element, Codec, Math>;
+  static constexpr bool kBf16 = Element::kType == ElementType::kBf16;
+  /// fp16 arithmetic for both element types: bf16 windows become range-scaled fp16 before they are used.
+  using Arithmetic = detail::WordArithmetic<ElementFp16, Codec, Math>;
   static_assert(Codec::kRowsPerWord == 8,
                 "MainloopDecode stages activations as 16-byte vectors of 8 rows, one per packed word: it needs a codec "
                 "with 8 rows per word (CodecInt4)");
 
   static constexpr bool kPoliciesValid = check_load_policy<Load>() && check_math_policy<Math>();
   static constexpr int kThreads = Tile::kThreads;
-  /// Whether the products are summed in fp16 (fp16 activations and a MathPolicy without `dot8`): then every window of
-  /// activations is range scaled (range_scaling.hpp), so that no fp16 partial sum can overflow. bf16 products are fp32.
-  static constexpr bool kRangeScaled = Element::kType == ElementType::kFp16 && !traits::has_dot8<Math>::value;
+  /// Whether every window of activations is range scaled (range_scaling.hpp): when the products are summed in fp16 (a
+  /// MathPolicy without `dot8`), so that no fp16 partial sum can overflow, and always for bf16 activations, which are
+  /// converted to fp16 on the way (bf16's range is fp32's).
+  static constexpr bool kRangeScaled = kBf16 || !traits::has_dot8<Math>::value;
   static constexpr int kMaxRows = 8;  ///< rows of M per block; larger M runs in chunks along grid y
   using EntryRows = std::integer_sequence<int, 1, 2, 3, 4, 5, 6, 7, 8>;
   static constexpr int rows_per_block(int m) { return m < kMaxRows ? m : kMaxRows; }
   template <class Reduce>
   static constexpr bool reduce_policy_valid() {
-    if constexpr (Element::kType == ElementType::kBf16)
+    if constexpr (kBf16)
       return check_bf16_reduce_policy<Reduce>();
     else
       return check_reduce_policy<Reduce>();
@@ -109,12 +117,11 @@ struct MainloopDecodeOf {
   static constexpr int kAhead = Tile::kPipeline - 1;
   /// From how many rows of M per block a whole batch inside one group runs a word loop of its own, without a guard
   /// per word: the tile's kWholeBatchMinRows if it states one, else the measured choice (H200, bench/NOTES.md): NVIDIA
-  /// fp16 from 1 row (with the shift per batch, M = 1 6% faster: 51.8 -> 54.9% of the read reference); bf16 from 2
-  /// rows (M = 2..8 2-5% faster; at 1 row the two loops measured within 1.2% of each other, and 1 row stays as the
-  /// sanitizers last ran it). AMD never: gfx906's budget for 3 waves per SIMD (84 VGPRs) has no room for a second
-  /// copy of the loop (it measured 101).
+  /// from 1 row (with the shift per batch, M = 1 6% faster: 51.8 -> 54.9% of the read reference), for bf16 too (its
+  /// arithmetic is fp16's). AMD never: gfx906's budget for 3 waves per SIMD (84 VGPRs) has no room for a second copy
+  /// of the loop (it measured 101).
 #if defined(OPT4GPTQ_BACKEND_CUDA)
-  static constexpr int kDefaultWholeBatchMinRows = Element::kType == ElementType::kFp16 ? 1 : 2;
+  static constexpr int kDefaultWholeBatchMinRows = 1;
 #else
   static constexpr int kDefaultWholeBatchMinRows = kMaxRows + 1;
 #endif
@@ -175,9 +182,15 @@ struct MainloopDecodeOf {
     // kAhead issued before the first window's staging and barriers). The ring moves down by one slot per stage; the
     // compiler renames rather than copies where it can (with kAhead = 1 this is the plain register double buffer).
     RingBatch ring[kAhead + 1];
+    // The thread's weight vector of the next batch to issue: batches are issued in stage order, so it moves by one
+    // stage of rows per batch (no 64-bit product per batch).
+    const std::int64_t stage_stride = static_cast<std::int64_t>(Tile::kStageRows / 8) * p.ldq;
+    const std::uint32_t* next_q =
+        p.qweight + static_cast<std::int64_t>(BatchRows::eighth(k_begin + place.split * Tile::kChunkK)) * p.ldq + col;
 #pragma unroll
     for (int d = 0; d < kAhead; ++d)
-      issue_batch<kActOrder>(p, k_begin + d * Tile::kStageRows, k_end, place.split, col, has_cols, ring[d]);
+      issue_batch<kActOrder>(p, k_begin + d * Tile::kStageRows, k_end, place.split, col, has_cols, next_q, stage_stride,
+                             ring[d]);
     // Up to Tile::kStagingBatch staging loads in flight per thread.
     constexpr int kVectorsPerThread = (kRows * Storage::kWindowRows / 8 + kThreads - 1) / kThreads;
     constexpr int kStagingBatch = kVectorsPerThread < Tile::kStagingBatch ? kVectorsPerThread : Tile::kStagingBatch;
@@ -189,11 +202,12 @@ struct MainloopDecodeOf {
                                                window_end, m0, rows);
       __syncthreads();
       if constexpr (kRangeScaled)
-        detail::range_scale_window<kThreads, kRows, Storage::kWindowRows / 8>(smem.a, smem.range, acc, unit);
+        detail::range_scale_window<kThreads, kRows, Storage::kWindowRows / 8, 4, kBf16>(smem.a, smem.range, acc, unit);
       for (int stage = window; stage < window_end; stage += Tile::kStageRows) {
         // The weights and group constants kAhead stages on go in flight before this stage is used (across windows
         // too: before the next window's staging and barriers).
-        issue_batch<kActOrder>(p, stage + kAhead * Tile::kStageRows, k_end, place.split, col, has_cols, ring[kAhead]);
+        issue_batch<kActOrder>(p, stage + kAhead * Tile::kStageRows, k_end, place.split, col, has_cols, next_q,
+                               stage_stride, ring[kAhead]);
         multiply<kRows, kActOrder>(p, smem, window, stage, k_end, place.split, has_cols, ring[0], col, gc, acc);
 #pragma unroll
         for (int d = 0; d < kAhead; ++d) ring[d] = ring[d + 1];
@@ -298,14 +312,15 @@ struct MainloopDecodeOf {
       return BatchRows(stage, k_end, split, has_cols);
   }
 
-  /// Issues the loads of the thread's words of the stage starting at row `stage`, and of its first group's constants.
+  /// Issues the loads of the thread's words of the stage starting at row `stage` (its first at `q`, which then moves to
+  /// the next stage's), and of its first group's constants.
   template <bool kActOrder>
   OPT4GPTQ_DEVICE static void issue_batch(const KernelParams& p, int stage, int k_end, int split, int col,
-                                          bool has_cols, RingBatch& b) {
+                                          bool has_cols, const std::uint32_t*& q, std::int64_t stage_stride,
+                                          RingBatch& b) {
     const BatchRows rows(stage, k_end, split, has_cols);
     if constexpr (kRowsTravel) b.rows = rows;
     if (rows.words > 0) {
-      const std::uint32_t* q = p.qweight + static_cast<std::int64_t>(BatchRows::eighth(rows.begin)) * p.ldq + col;
 #pragma unroll
       for (int u = 0; u < Tile::kUnroll; ++u)
         if (u < rows.words) b.w[u] = *reinterpret_cast<const detail::Words4*>(q + u * p.ldq);
@@ -313,6 +328,7 @@ struct MainloopDecodeOf {
       b.group = kActOrder ? p.word_group[rows.begin / 8] : group_of_row(p, rows.begin);
       load_raw(p, b.group, col, b.scales, b.zeros);
     }
+    q += stage_stride;
   }
 
   /// Multiplies the thread's words of the stage starting at row `stage` (`b`) with the staged activations of the

@@ -14,7 +14,9 @@
 ///    (a0 a4 a1 a5 a2 a6 a3 a7, 4 byte permutes) on the way to its A registers. With act-order the stage is gathered
 ///    through the prepared permutation by plain loads one stage ahead, stored after the multiply of the stage before;
 ///  - one barrier per stage: it makes the block's copies of the stage visible and frees the slot of the stage before
-///    for the next copies. Rows of A past M are zeroed once, not copied.
+///    for the next copies. Rows of A past M are zeroed once, not copied;
+///  - the copies' sources move by one stage per stage (CopyCursor): their 64-bit addresses are computed once per
+///    block, not per stage.
 /// The ring is dynamic shared memory (up to ~110 KiB at 64 rows of M with 4 stages on NVIDIA).
 /// @ingroup kernel
 
@@ -187,16 +189,18 @@ struct MainloopMmaPipelinedOf {
     // Every iteration commits one group of copies (possibly empty), so that wait<kStages - 2> always means "the
     // stage about to be used has arrived".
     Gather<kRows> gathered;
+    CopyCursor next_copy(p, k_begin, k_end, word, col, m0);
 #pragma unroll
     for (int s = 0; s < kStages - 1; ++s) {
       if (s < stages) {
-        copy_weights(p, smem, s, s, k_begin, k_end, word, col, has_cols);
+        copy_weights(p, smem, s, next_copy, has_cols);
         if constexpr (kActOrder) {
           gather(p, s, k_begin, k_end, m0, rows, gathered);
           store_gathered(smem, s, rows, gathered);
         } else {
-          copy_activations(p, smem, s, s, k_begin, k_end, m0, rows);
+          copy_activations<kRows>(p, smem, s, k_begin + s * Tile::kStageRows, k_end, m0, rows, next_copy);
         }
+        next_copy.advance();
       }
       detail::async_copy::commit();
     }
@@ -214,11 +218,13 @@ struct MainloopMmaPipelinedOf {
       __syncthreads();  // the block's copies of stage s are visible; everyone is done with stage s - 1's slot
       const int next = s + kStages - 1;
       if (next < stages) {
-        copy_weights(p, smem, next, next % kStages, k_begin, k_end, word, col, has_cols);
+        copy_weights(p, smem, next % kStages, next_copy, has_cols);
         if constexpr (kActOrder)
           gather(p, next, k_begin, k_end, m0, rows, gathered);  // plain loads, stored after this stage's multiply
         else
-          copy_activations(p, smem, next, next % kStages, k_begin, k_end, m0, rows);
+          copy_activations<kRows>(p, smem, next % kStages, k_begin + next * Tile::kStageRows, k_end, m0, rows,
+                                  next_copy);
+        next_copy.advance();
       }
       detail::async_copy::commit();
       multiply_stage<kRows, kActOrder>(p, smem, s, s % kStages, k_begin, k_end, groups, lane, col, has_cols, gc, acc);
@@ -247,31 +253,78 @@ struct MainloopMmaPipelinedOf {
  private:
   using GroupConstants = detail::MmaGroupConstants<Codec, Element>;
 
-  /// The lane's weights of stage `s`: word `word` of each chunk for its 4 columns, zeros past k_end or past N.
+  /// A thread's activation vectors of a stage, in the common case (kThreads a multiple of the stage's vectors per
+  /// row): each thread copies the same vector `v` of rows r0, r0 + kRowStep, ..., so its sources are one pointer
+  /// and fixed offsets.
+  static constexpr bool kFixedVectorPerThread = kThreads % kStageWords == 0;
+  static constexpr int kRowStep = kFixedVectorPerThread ? kThreads / kStageWords : 1;
+
+  /// Where the next stage's copies read: the lane's weight vector of its first chunk and the thread's first activation
+  /// vector, with the rows of K left from each. Advanced by one stage per stage copied, so that a stage's copies cost
+  /// their cp.async and a compare each: the 64-bit products of their addresses (~100 instructions per stage and warp
+  /// measured on sm_90, 17% of the stall samples at M = 8) are made once per block.
+  struct CopyCursor {
+    const std::uint32_t* q;     ///< the lane's 16-byte weight vector of chunk 0 of the next stage
+    std::int64_t chunk_stride;  ///< elements of qweight from one chunk's vector to the next's (32 rows of K)
+    int q_rows_left;            ///< k_end minus the first row of that vector (a chunk u is inside if 32 u < this)
+    const half* a;              ///< the thread's first activation vector of the next stage (kFixedVectorPerThread)
+    std::int64_t a_row_stride;  ///< elements of A from one of the thread's rows to its next (kRowStep rows)
+    int a_rows_left;            ///< k_end minus the first row of K of that vector (inside if > 0)
+
+    OPT4GPTQ_DEVICE CopyCursor(const KernelParams& p, int k_begin, int k_end, int word, int col, int m0)
+        : q(p.qweight + static_cast<std::int64_t>(k_begin / 8 + word) * p.ldq + col),
+          chunk_stride(4 * static_cast<std::int64_t>(p.ldq)),
+          q_rows_left(k_end - (k_begin + 8 * word)),
+          a(p.a + static_cast<std::int64_t>(m0 + static_cast<int>(threadIdx.x) / kStageWords) * p.lda + k_begin +
+            8 * (static_cast<int>(threadIdx.x) % kStageWords)),
+          a_row_stride(static_cast<std::int64_t>(kRowStep) * p.lda),
+          a_rows_left(k_end - (k_begin + 8 * (static_cast<int>(threadIdx.x) % kStageWords))) {}
+
+    OPT4GPTQ_DEVICE void advance() {
+      q += kChunks * chunk_stride;
+      q_rows_left -= Tile::kStageRows;
+      a += Tile::kStageRows;
+      a_rows_left -= Tile::kStageRows;
+    }
+  };
+
+  /// The lane's weights of the stage `at` points to: word `word` of each chunk for its 4 columns, zeros past k_end or
+  /// past N.
   template <int kRows>
-  OPT4GPTQ_DEVICE static void copy_weights(const KernelParams& p, SharedStorage<kRows>& smem, int s, int slot,
-                                           int k_begin, int k_end, int word, int col, bool has_cols) {
-    const int row0 = k_begin + s * Tile::kStageRows + 8 * word;
-    const std::uint32_t* q = p.qweight + static_cast<std::int64_t>(row0 / 8) * p.ldq + col;
+  OPT4GPTQ_DEVICE static void copy_weights(const KernelParams& p, SharedStorage<kRows>& smem, int slot,
+                                           const CopyCursor& at, bool has_cols) {
 #pragma unroll
     for (int u = 0; u < kChunks; ++u) {
-      const bool inside = has_cols && row0 + 32 * u < k_end;
-      detail::async_copy::copy16(&smem.b[slot][u][threadIdx.x], inside ? q + 4 * u * p.ldq : p.qweight, inside);
+      const bool inside = has_cols && 32 * u < at.q_rows_left;
+      detail::async_copy::copy16(&smem.b[slot][u][threadIdx.x], inside ? at.q + u * at.chunk_stride : p.qweight,
+                                 inside);
     }
   }
 
-  /// The block's rows of A for stage `s` (rows [0, rows) of the M chunk), 16 bytes per copy, zeros past k_end.
+  /// The block's rows of A for the stage starting at row `k0` (rows [0, rows) of the M chunk; `at` points to it), 16
+  /// bytes per copy, zeros past k_end.
   template <int kRows>
-  OPT4GPTQ_DEVICE static void copy_activations(const KernelParams& p, SharedStorage<kRows>& smem, int s, int slot,
-                                               int k_begin, int k_end, int m0, int rows) {
-    const int k0 = k_begin + s * Tile::kStageRows;
-    for (int i = static_cast<int>(threadIdx.x); i < rows * kStageWords; i += kThreads) {
-      const int r = i / kStageWords;
-      const int v = i % kStageWords;
-      const int k = k0 + 8 * v;  // k_end and k are multiples of 8: a vector is all inside or all outside
-      const bool inside = k < k_end;
-      detail::async_copy::copy16(&smem.a[slot][r][v],
-                                 inside ? p.a + static_cast<std::int64_t>(m0 + r) * p.lda + k : p.a, inside);
+  OPT4GPTQ_DEVICE static void copy_activations(const KernelParams& p, SharedStorage<kRows>& smem, int slot, int k0,
+                                               int k_end, int m0, int rows, const CopyCursor& at) {
+    if constexpr (kFixedVectorPerThread) {
+      const int r0 = static_cast<int>(threadIdx.x) / kStageWords;
+      const int v = static_cast<int>(threadIdx.x) % kStageWords;
+      const bool inside = at.a_rows_left > 0;  // k_end and k0 + 8 v are multiples of 8: all of the vector or none
+#pragma unroll
+      for (int j = 0; j < (kRows + kRowStep - 1) / kRowStep; ++j) {
+        const int r = r0 + j * kRowStep;
+        if (r < rows)
+          detail::async_copy::copy16(&smem.a[slot][r][v], inside ? at.a + j * at.a_row_stride : p.a, inside);
+      }
+    } else {
+      for (int i = static_cast<int>(threadIdx.x); i < rows * kStageWords; i += kThreads) {
+        const int r = i / kStageWords;
+        const int v = i % kStageWords;
+        const int k = k0 + 8 * v;
+        const bool inside = k < k_end;
+        detail::async_copy::copy16(&smem.a[slot][r][v],
+                                   inside ? p.a + static_cast<std::int64_t>(m0 + r) * p.lda + k : p.a, inside);
+      }
     }
   }
 
