@@ -182,15 +182,9 @@ struct MainloopDecodeOf {
     // kAhead issued before the first window's staging and barriers). The ring moves down by one slot per stage; the
     // compiler renames rather than copies where it can (with kAhead = 1 this is the plain register double buffer).
     RingBatch ring[kAhead + 1];
-    // The thread's weight vector of the next batch to issue: batches are issued in stage order, so it moves by one
-    // stage of rows per batch (no 64-bit product per batch).
-    const std::int64_t stage_stride = static_cast<std::int64_t>(Tile::kStageRows / 8) * p.ldq;
-    const std::uint32_t* next_q =
-        p.qweight + static_cast<std::int64_t>(BatchRows::eighth(k_begin + place.split * Tile::kChunkK)) * p.ldq + col;
 #pragma unroll
     for (int d = 0; d < kAhead; ++d)
-      issue_batch<kActOrder>(p, k_begin + d * Tile::kStageRows, k_end, place.split, col, has_cols, next_q, stage_stride,
-                             ring[d]);
+      issue_batch<kActOrder>(p, k_begin + d * Tile::kStageRows, k_end, place.split, col, has_cols, ring[d]);
     // Up to Tile::kStagingBatch staging loads in flight per thread.
     constexpr int kVectorsPerThread = (kRows * Storage::kWindowRows / 8 + kThreads - 1) / kThreads;
     constexpr int kStagingBatch = kVectorsPerThread < Tile::kStagingBatch ? kVectorsPerThread : Tile::kStagingBatch;
@@ -206,8 +200,7 @@ struct MainloopDecodeOf {
       for (int stage = window; stage < window_end; stage += Tile::kStageRows) {
         // The weights and group constants kAhead stages on go in flight before this stage is used (across windows
         // too: before the next window's staging and barriers).
-        issue_batch<kActOrder>(p, stage + kAhead * Tile::kStageRows, k_end, place.split, col, has_cols, next_q,
-                               stage_stride, ring[kAhead]);
+        issue_batch<kActOrder>(p, stage + kAhead * Tile::kStageRows, k_end, place.split, col, has_cols, ring[kAhead]);
         multiply<kRows, kActOrder>(p, smem, window, stage, k_end, place.split, has_cols, ring[0], col, gc, acc);
 #pragma unroll
         for (int d = 0; d < kAhead; ++d) ring[d] = ring[d + 1];
@@ -312,15 +305,14 @@ struct MainloopDecodeOf {
       return BatchRows(stage, k_end, split, has_cols);
   }
 
-  /// Issues the loads of the thread's words of the stage starting at row `stage` (its first at `q`, which then moves to
-  /// the next stage's), and of its first group's constants.
+  /// Issues the loads of the thread's words of the stage starting at row `stage`, and of its first group's constants.
   template <bool kActOrder>
   OPT4GPTQ_DEVICE static void issue_batch(const KernelParams& p, int stage, int k_end, int split, int col,
-                                          bool has_cols, const std::uint32_t*& q, std::int64_t stage_stride,
-                                          RingBatch& b) {
+                                          bool has_cols, RingBatch& b) {
     const BatchRows rows(stage, k_end, split, has_cols);
     if constexpr (kRowsTravel) b.rows = rows;
     if (rows.words > 0) {
+      const std::uint32_t* q = p.qweight + static_cast<std::int64_t>(BatchRows::eighth(rows.begin)) * p.ldq + col;
 #pragma unroll
       for (int u = 0; u < Tile::kUnroll; ++u)
         if (u < rows.words) b.w[u] = *reinterpret_cast<const detail::Words4*>(q + u * p.ldq);
@@ -328,7 +320,6 @@ struct MainloopDecodeOf {
       b.group = kActOrder ? p.word_group[rows.begin / 8] : group_of_row(p, rows.begin);
       load_raw(p, b.group, col, b.scales, b.zeros);
     }
-    q += stage_stride;
   }
 
   /// Multiplies the thread's words of the stage starting at row `stage` (`b`) with the staged activations of the
