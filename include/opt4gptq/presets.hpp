@@ -81,7 +81,7 @@ using Bf16Simt = DequantGemmOf<ElementBf16, LoadVec8, ReduceSharedBuffered, Math
 /// arithmetic only).
 using Bf16Deterministic = DequantGemmOf<ElementBf16, LoadVec8, ReduceSharedSerial, MathDot2F32>;
 /// The SIMT decode kernel (M = 1..8) for bf16: Decode's arithmetic on activations converted to range-scaled fp16 once
-/// per staged window (exact within 2^31 of each row's largest |a|: kernel/range_scaling.hpp), outputs rounded to bf16;
+/// per staged window (exact down to 2^-26 of each row's largest |a|: kernel/range_scaling.hpp), outputs rounded to bf16;
 /// needs a workspace.
 using Bf16Decode = DecodeGemmOf<ElementBf16, LoadVec8, ReduceSharedSerial, DefaultDecodeMath>;
 /// Matrix cores in bf16 (NVIDIA sm_80+ mma.sync .bf16, AMD gfx90a/gfx940 v_mfma_f32_16x16x16bf16_1k): each

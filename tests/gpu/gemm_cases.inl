@@ -44,8 +44,8 @@ constexpr double kBf16UnitRoundoff = 1.0 / 256;
 // type): per output an error sum_k a_k w_k d_k with |d_k| <= u, independent, rms about 0.43 u of the reference's rms
 // (the rms of a rounding relative to its value, times the rms of sum_k a_k w_k, which is C's); the bounds add u to
 // the rms bound and 4 u of the reference's rms to the per-element one (about 9 standard deviations).
-// The bf16 decode kernel (MainloopDecodeOf<ElementBf16>) converts A to range-scaled fp16 (exact here: these
-// activations lie within 2^31 of their row's largest) and sums with the fp16 decode arithmetic: 4-product fp16 partial
+// The bf16 decode kernel (MainloopDecodeOf<ElementBf16>) converts A to range-scaled fp16 (exact for every value down
+// to 2^-26 of its row's largest: all of these random activations but a vanishing few) and sums with the fp16 decode arithmetic: 4-product fp16 partial
 // sums on NVIDIA, each of its 4 roundings 2^-11 of the partial sum, independent, so per output an error of rms about
 // 2^-11 of the reference's rms (C's rms is that of the partial sums times sqrt of their count, as is the error's):
 // well below the weight rounding's 0.43 u, so the same allowance covers it.

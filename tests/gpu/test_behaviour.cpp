@@ -206,7 +206,8 @@ TEST_CASE("bf16 decode: activations far outside fp16's range become range-scaled
   // MainloopDecodeOf<ElementBf16> converts each staged window of bf16 activations to fp16 scaled per row by a power of
   // two (kernel/range_scaling.hpp). Rows that fp16 cannot hold as they are: 1e30 (products far above 65504), -1e-35
   // (below fp16's smallest subnormal; the shift is capped at 2^120, so the row lands near 13, not 512), values of one
-  // row 2^29 apart (1e6 and 1/512 alternating: both exact after the conversion), and ordinary random activations.
+  // row 2^29 apart (1e6 and 1/512 alternating: the small ones land below fp16's subnormal precision and round, which
+  // moves the result by far less than its bf16 rounding), and ordinary random activations.
   // Positive weights, so that no output cancels and each row's relative error means what it says; K = 20480 spans
   // three windows (8192 rows each at M = 1..4), so the accumulators change units between windows. Bound: bf16's unit
   // roundoff u = 2^-8, relative (the output rounding; the fp16 sums add ~2^-11).

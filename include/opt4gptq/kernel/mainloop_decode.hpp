@@ -16,7 +16,7 @@
 ///    scaled per row by a power of two (range_scaling.hpp), so that the chain's 4-product fp16 partial sums cannot
 ///    overflow either, whatever the activations;
 ///  - bf16 activations are staged as they are and converted once per window to range-scaled fp16 (exact for every
-///    value within 2^31 of its row's largest, range_scaling.hpp); from there the arithmetic is the fp16 kernel's, with
+///    value down to 2^-26 of its row's largest, range_scaling.hpp); from there the arithmetic is the fp16 kernel's, with
 ///    the same MathPolicy, and only the output is rounded to bf16. Measured on an H200 (bench/NOTES.md), this runs
 ///    at the fp16 kernel's speed, where fp32 products of bf16 values (detail::WordArithmetic<ElementBf16>, the SIMT
 ///    mainloop's bf16 path) took 1.36x its time at M = 1.

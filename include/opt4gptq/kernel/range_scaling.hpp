@@ -16,8 +16,11 @@
 ///
 /// bf16 activations (kFromBf16) take the same path into fp16: the window is staged as bf16 and converted in place, each
 /// value times the row's 2^s in fp32 and rounded to fp16. A bf16 has 8 significant bits and fp16 11, so the conversion
-/// is exact for every value down to 2^-31 of the row's largest (below 2^-24 of it fp16's subnormals still hold 8 bits);
-/// only values smaller still round, by less than an fp16 rounding of the largest product. The mainloop then runs the
+/// is exact for every value down to 2^-26 of the row's largest: fp16's normals reach 2^-23 of it (the largest lands in
+/// [2^9, 2^10), the smallest normal is 2^-14), and its subnormals still hold 8 significant bits down to 2^-17, 2^-26 of
+/// the largest (for a row whose largest is at least 2^-110; below, the capped shift leaves it under 2^9). Smaller
+/// values round, each by at most 2^-25 after the scaling (half of fp16's smallest subnormal): below 2^-34 of the
+/// largest. The mainloop then runs the
 /// fp16 arithmetic of fp16 activations (packed fp16 partial sums or fp16 dot products into fp32), which sums more
 /// bits than bf16 arithmetic would, at the fp16 kernel's speed. The shift is at most 120 (a window whose largest |a| is
 /// below 2^-110 keeps it below 2^10 rather than above 2^9; 2^-120 stays a normal fp32), and at least -118 (bf16's
