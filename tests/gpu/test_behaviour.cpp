@@ -145,6 +145,20 @@ TEST_CASE("fp32 dot products survive activations that overflow the fp16 chain", 
   CHECK(e.relative < 2e-3);
 }
 
+namespace {
+/// A layer of K x N positive weights (1e-4 .. 7e-4: no output cancels, so the sums are large and a row's relative error
+/// means what it says), group 128, asymmetric, drawn from `rng` (which the caller goes on using).
+ref::QuantizedLayer positive_layer(int k, int n, std::mt19937& rng) {
+  std::vector<float> w(static_cast<std::size_t>(k) * n);
+  std::uniform_real_distribution<float> unit(0.0f, 1.0f);
+  for (auto& x : w) x = 1e-4f * (1.0f + 6.0f * unit(rng));
+  ref::QuantizeOptions o;
+  o.group_size = 128;
+  o.symmetric = false;
+  return ref::quantize_rtn(w, k, n, o);
+}
+}  // namespace
+
 TEST_CASE("range-scaled fp16 chain: no overflow at any magnitude, and tiny activations keep their precision",
           "[gpu][precision][range-scaling]") {
   OPT4GPTQ_REQUIRE_GPU_OR_SKIP();
@@ -155,14 +169,8 @@ TEST_CASE("range-scaled fp16 chain: no overflow at any magnitude, and tiny activ
   // they keep their relative precision) and ordinary random activations. Each row is compared with the fp64 reference on its own. K = 20480 spans three
   // activation windows at M = 1..4 (8192 rows each), so the accumulators change units between windows.
   const int k = 20480, n = 128, m = 4;
-  std::vector<float> w(static_cast<std::size_t>(k) * n);
   std::mt19937 rng(191);
-  std::uniform_real_distribution<float> unit(0.0f, 1.0f);
-  for (auto& x : w) x = 1e-4f * (1.0f + 6.0f * unit(rng));  // positive: no cancellation, so the sums are large
-  ref::QuantizeOptions o;
-  o.group_size = 128;
-  o.symmetric = false;
-  const test::DeviceLayer layer(ref::quantize_rtn(w, k, n, o));
+  const test::DeviceLayer layer(positive_layer(k, n, rng));
   const float magnitude[m] = {3000.0f, 60000.0f, 1e-5f, 0.0f};
   std::vector<std::uint16_t> a(static_cast<std::size_t>(m) * k);
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -212,14 +220,8 @@ TEST_CASE("bf16 decode: activations far outside fp16's range become range-scaled
   // three windows (8192 rows each at M = 1..4), so the accumulators change units between windows. Bound: bf16's unit
   // roundoff u = 2^-8, relative (the output rounding; the fp16 sums add ~2^-11).
   const int k = 20480, n = 128, m = 4;
-  std::vector<float> w(static_cast<std::size_t>(k) * n);
   std::mt19937 rng(193);
-  std::uniform_real_distribution<float> unit(0.0f, 1.0f);
-  for (auto& x : w) x = 1e-4f * (1.0f + 6.0f * unit(rng));
-  ref::QuantizeOptions o;
-  o.group_size = 128;
-  o.symmetric = false;
-  const test::DeviceLayer layer(ref::quantize_rtn(w, k, n, o));
+  const test::DeviceLayer layer(positive_layer(k, n, rng));
   std::vector<std::uint16_t> a(static_cast<std::size_t>(m) * k);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   const char* what[m] = {"1e30", "-1e-35", "1e6 and 2^-9", "random"};
