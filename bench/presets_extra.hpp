@@ -1,7 +1,8 @@
 #pragma once
 // Kernels to measure beside the shipped presets, e.g. tuning candidates: define OPT4GPTQ_BENCH_EXTRA_PRESETS (fp16)
 // and OPT4GPTQ_BENCH_EXTRA_BF16_PRESETS (bf16) as lists of `, Named<Type>{"name"}` entries (see bench/NOTES.md for the
-// tiles tried so far). Empty unless the build defines OPT4GPTQ_BENCH_TUNING (cmake -DOPT4GPTQ_BENCH_TUNING=ON).
+// tiles tried so far; the list below holds the pipelined tile the presets used before 2026-12-03, 4 chunks in a ring
+// of 3, beside the new default). Empty unless the build defines OPT4GPTQ_BENCH_TUNING (cmake -DOPT4GPTQ_BENCH_TUNING=ON).
 #include <opt4gptq/opt4gptq.hpp>
 
 #if defined(OPT4GPTQ_BENCH_TUNING) && defined(OPT4GPTQ_BACKEND_CUDA)
@@ -10,6 +11,9 @@ using namespace opt4gptq;
 template <int Warps, int Chunks, int Stages, int MinBlocks = 1>
 using Pipelined = MmaPipelinedGemm<LoadVec8, ReduceSharedBuffered,
                                    MmaPipelineTile<mma::NativeShape, Warps, Chunks, Stages, MinBlocks>>;
+template <int Warps, int Chunks, int Stages, int MinBlocks = 1>
+using Bf16Pipelined = MmaPipelinedGemmOf<ElementBf16, LoadVec8, ReduceSharedBuffered,
+                                         MmaPipelineTile<mma::NativeShape, Warps, Chunks, Stages, MinBlocks>>;
 template <int Warps, int Chunks, int Stages, int MinBlocks = 1>
 using PipelinedSerial =
     MmaPipelinedGemm<LoadVec8, ReduceSharedSerial, MmaPipelineTile<mma::NativeShape, Warps, Chunks, Stages, MinBlocks>>;
@@ -29,17 +33,11 @@ using DecodeWholeBatch = DecodeGemm<LoadVec8, ReduceSharedSerial, DefaultDecodeM
 }  // namespace bench_tuning
 // clang-format off
 #define OPT4GPTQ_BENCH_EXTRA_PRESETS \
-  , Named<bench_tuning::Decoder<256, 32, 4, opt4gptq::DefaultDecodeMath, 0, 4, 2>>{"Decode_a2"}, \
-  Named<bench_tuning::Decoder<128, 32, 4, opt4gptq::DefaultDecodeMath, 0, 4, 1>>{"Decode_t128"}, \
-  Named<bench_tuning::Decoder<256, 16, 4, opt4gptq::DefaultDecodeMath, 0, 4, 1>>{"Decode_l16"}, \
-  Named<bench_tuning::DecodeWholeBatch<9>>{"Decode_wb9"}, \
-  Named<bench_tuning::Pipelined<4, 2, 4>>{"TCP_c2s4"}, \
-  Named<bench_tuning::Pipelined<4, 4, 4>>{"TCP_c4s4"}, \
-  Named<bench_tuning::Pipelined<4, 8, 3>>{"TCP_c8s3"}
+  , Named<bench_tuning::Pipelined<4, 4, 3>>{"TCP_c4s3"}, \
+  Named<bench_tuning::PipelinedSerial<4, 4, 3>>{"TCPD_c4s3"}
 // bf16 candidates (bf16 A and C: measured with --dtype bf16 or both; their names start with Bf16, as the bf16 rows')
 #define OPT4GPTQ_BENCH_EXTRA_BF16_PRESETS \
-  , Named<bench_tuning::Bf16DecodeWholeBatch<1, opt4gptq::MathDot2F32>>{"Bf16Decode_dot2"}, \
-  Named<bench_tuning::Bf16DecodeWholeBatch<9>>{"Bf16Decode_wb9"}
+  , Named<bench_tuning::Bf16Pipelined<4, 4, 3>>{"Bf16TCP_c4s3"}
 // clang-format on
 #else
 #define OPT4GPTQ_BENCH_EXTRA_PRESETS

@@ -68,7 +68,7 @@ using Decode = DecodeGemm<LoadVec8, ReduceSharedSerial, DefaultDecodeMath>;
 /// Matrix cores fed by a multi-stage ring of asynchronous copies (cp.async): K blocks meet in C through fp16 atomics.
 using TensorCorePipelined = MmaPipelinedGemm<LoadVec8, ReduceSharedBuffered>;
 /// The pipelined matrix-core kernel with the deterministic split-K fix-up (one launch, fp32 across K blocks).
-using TensorCorePipelinedDeterministic = MmaPipelinedGemm<LoadVec8, ReduceSharedSerial>;
+using TensorCorePipelinedDeterministic = MmaPipelinedGemm<LoadVec8, ReduceSharedSerial, DeterministicMmaPipelineTile>;
 
 // bf16 activations and outputs (GemmProblem::dtype = ElementType::kBf16; scales as stored, fp16). In the SIMT kernels the
 // dot products are fp32 (bf16 widens to fp32 exactly), so the MathPolicy named is MathDot2F32's arithmetic whatever is
@@ -93,7 +93,8 @@ using Bf16TensorCoreDeterministic = MmaGemmOf<ElementBf16, LoadVec8, ReduceShare
 /// The pipelined matrix-core kernel in bf16 (cp.async ring on NVIDIA); K blocks through bf16 atomics.
 using Bf16TensorCorePipelined = MmaPipelinedGemmOf<ElementBf16, LoadVec8, ReduceSharedBuffered>;
 /// The pipelined matrix-core kernel in bf16 with the deterministic split-K fix-up.
-using Bf16TensorCorePipelinedDeterministic = MmaPipelinedGemmOf<ElementBf16, LoadVec8, ReduceSharedSerial>;
+using Bf16TensorCorePipelinedDeterministic =
+    MmaPipelinedGemmOf<ElementBf16, LoadVec8, ReduceSharedSerial, DeterministicMmaPipelineTile>;
 
 }  // namespace presets
 OPT4GPTQ_NAMESPACE_END

@@ -80,9 +80,9 @@ const char* kernel_name(Kernel kernel);
 /// false when `name` is none of kernel_name()'s strings.
 bool parse_kernel(const char* name, Kernel* kernel);
 
-/// Device memory for one launch, all zero when the launch starts on its stream (the split-K counters and partial sums
-/// of the kernels that need a workspace must start at zero; each launch leaves it zero again: the library's workspace
-/// contract). ops.cpp keeps one per stream (and per graph capture), grown when a call needs more: two streams never
+/// Device memory for one launch, zero-filled when created or grown (the split-K counters in the workspace's head must
+/// start at zero, and each launch leaves the head zero again; past the head it is scratch: the library's workspace
+/// contract, policy/reduce.hpp). ops.cpp keeps one per stream (and per graph capture), grown when a call needs more: two streams never
 /// share a workspace.
 class Workspace {
  public:

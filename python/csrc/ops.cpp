@@ -327,7 +327,8 @@ bool capturing(const Args& args, cudaStream_t stream) {
 
 /// The workspaces of the kernels that need one (split-K partial sums and counters), one per (device, stream) and one
 /// per (device, stream, graph capture), kept across calls and grown on demand. The library's kernels leave their
-/// workspace all zero when they finish, so it is zero-filled only when it is created or grown: no memset per call
+/// workspace's head (the split-K counters) zero when they finish (past the head it is scratch), so it is zero-filled
+/// only when it is created or grown: no memset per call
 /// (in a CUDA graph, a memset node per layer would cost about as much as a small layer's GEMM). Concurrent streams
 /// never share one, and a graph captured on a stream has its own (allocated, and zero-filled once per replay, from the
 /// graph's pool), so a replay never races with eager calls on the stream it was captured on. Entries live until

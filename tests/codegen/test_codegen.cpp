@@ -401,14 +401,15 @@ TEST_CASE("the matrix instructions: mma.sync in sm_80/sm_90 PTX, v_mfma on gfx90
       CHECK(count(tc, "mma\\.sync\\.aligned\\.m16n8k16") == 32);
       CHECK(count(tc, "ld\\.global\\.v4\\.u32") >= 4);
       // The pipelined preset: weights and activations reach shared memory through cp.async (16 bytes, L2 only); a
-      // stage's chunks are one branch-free block when a stage lies in one group (32 instructions) and, for smaller
-      // groups and act-order, a block per chunk (32 more); its 16-row entry has the same count per M tile.
+      // stage's chunks are one branch-free block when a stage lies in one group (DefaultMmaPipelineTile on NVIDIA:
+      // 2 chunks x 4 n-tiles x 2 K steps = 16 instructions) and, for smaller groups and act-order, a block per chunk
+      // (16 more); its 16-row entry has the same count per M tile.
       for (const int rows : {8, 16}) {
         INFO("TensorCorePipelined, " << rows << " rows");
         const Kernel k = kernel_named(ptx, true, "MainloopMmaPipelined", rows, false);
         CHECK(count(k, "cp\\.async\\.cg\\.shared\\.global") >= 2);
         CHECK(count(k, "cp\\.async\\.wait_group") >= 1);
-        CHECK(count(k, "mma\\.sync\\.aligned\\.m16n8k16") == 64);
+        CHECK(count(k, "mma\\.sync\\.aligned\\.m16n8k16") == 32);
         CHECK(count(k, "prmt\\.b32") > 0);  // A interleaved on the way to its registers
       }
     }

@@ -287,6 +287,21 @@ struct CallResult {
   long long workspace_left_nonzero = 0;  // workspace bytes not zero after the launch
 };
 
+/// Where ReduceSharedSerial's fp32 slots lie in the workspace of a plan: after the counters (the workspace's head).
+struct SlotRange {
+  std::size_t begin = 0;
+  std::size_t end = 0;
+};
+template <class Gemm>
+SlotRange serial_slots(const opt4gptq::Plan& plan) {
+  const int tiles = plan.grid_x * plan.grid_y;
+  SlotRange r;
+  r.begin = opt4gptq::ReduceSharedSerial::counter_bytes(opt4gptq::ReduceGeometry{tiles, 0, plan.grid_z});
+  r.end = r.begin + static_cast<std::size_t>(tiles) * plan.grid_z * plan.rows_per_block * Gemm::TileShape::kBlockCols *
+                        sizeof(float);
+  return r;
+}
+
 /// Plans the call with plan<Gemm>(), then launches it with that plan. `weights` must outlive the call (a layer's
 /// `weights`, or a view of it that the caller holds).
 template <class Gemm>
@@ -311,13 +326,13 @@ CallResult call(const opt4gptq::QuantizedWeights& weights, int m, const DeviceAr
   r.status = opt4gptq::plan<Gemm>(p, &r.plan);
   DeviceArray<unsigned char> workspace(r.plan.workspace_bytes);
   if (r.status.ok() && r.plan.workspace_bytes > 0) {
-    // The policy may expect zeros only where its counters are: poison its fp32 slots (written before read), so that
-    // a slot read before it is written shows up.
+    // The policy may expect zeros only where its counters are (the workspace's head): poison its fp32 slots (written
+    // before read), which follow the counters, so that a slot read before it is written shows up.
     std::vector<unsigned char> init_ws(r.plan.workspace_bytes, 0);
     if constexpr (std::is_same_v<typename Gemm::ReducePolicy, opt4gptq::ReduceSharedSerial>) {
-      const std::size_t slot_bytes = static_cast<std::size_t>(r.plan.grid_x) * r.plan.grid_y * r.plan.grid_z *
-                                     r.plan.rows_per_block * Gemm::TileShape::kBlockCols * sizeof(float);
-      std::fill(init_ws.begin(), init_ws.begin() + slot_bytes, 0xFF);
+      const SlotRange slots = serial_slots<Gemm>(r.plan);
+      std::fill(init_ws.begin() + static_cast<std::ptrdiff_t>(slots.begin),
+                init_ws.begin() + static_cast<std::ptrdiff_t>(slots.end), 0xFF);
     }
     workspace.upload(init_ws);
   }
@@ -327,12 +342,11 @@ CallResult call(const opt4gptq::QuantizedWeights& weights, int m, const DeviceAr
     // The policy's contract: a launch leaves every byte of the workspace it used zero (ready for any next shape). The
     // slots it never used (rows of M past m) keep their poison: they are neither read nor written.
     const std::vector<unsigned char> after = workspace.download();
-    std::size_t slot_bytes = 0;
+    SlotRange slots;
     if constexpr (std::is_same_v<typename Gemm::ReducePolicy, opt4gptq::ReduceSharedSerial>)
-      slot_bytes = static_cast<std::size_t>(r.plan.grid_x) * r.plan.grid_y * r.plan.grid_z * r.plan.rows_per_block *
-                   Gemm::TileShape::kBlockCols * sizeof(float);
+      slots = serial_slots<Gemm>(r.plan);
     for (std::size_t i = 0; i < after.size(); ++i)
-      if (after[i] != 0 && !(i < slot_bytes && after[i] == 0xFF)) ++r.workspace_left_nonzero;
+      if (after[i] != 0 && !(i >= slots.begin && i < slots.end && after[i] == 0xFF)) ++r.workspace_left_nonzero;
   }
   std::vector<std::uint16_t> out = c.download();
   for (std::size_t i = 0; i < out.size(); ++i) {

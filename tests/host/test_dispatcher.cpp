@@ -39,7 +39,8 @@ KernelChoice invariant_kernel() {
 constexpr std::size_t round_up(std::size_t bytes, std::size_t to) { return (bytes + to - 1) / to * to; }
 
 /// ReduceSharedSerial's workspace for a call of m rows on an n-column layer split into k_blocks K blocks, computed
-/// here from its definition (fp32 partials of every output of every tile and K block, then one counter per tile):
+/// here from its definition (one counter per tile in the workspace's head, then fp32 partials of every output of every
+/// tile and K block):
 /// both invariant kernels have 128-column tiles; rows per block are 16, 32 or 64 (matrix cores) or up to 8 (SIMT).
 std::size_t serial_workspace(KernelChoice kernel, int m, int n, int k_blocks) {
   const int rows = kernel == KernelChoice::kTensorCoreDeterministic ? (m <= 16   ? 16
@@ -48,7 +49,8 @@ std::size_t serial_workspace(KernelChoice kernel, int m, int n, int k_blocks) {
                                                                     : std::min(m, 8);
   const std::size_t tiles = static_cast<std::size_t>((n + 127) / 128) * ((m + rows - 1) / rows);
   if (k_blocks <= 1) return 0;
-  return round_up(tiles * k_blocks * rows * 128 * sizeof(float), 256) + tiles * sizeof(int);
+  // The counters first (the workspace's head, 256-byte aligned), then the slots.
+  return round_up(tiles * sizeof(int), 256) + tiles * k_blocks * rows * 128 * sizeof(float);
 }
 
 }  // namespace
@@ -215,7 +217,8 @@ TEST_CASE(
     CHECK(p.kernel == KernelChoice::kDequantCublas);
     CHECK(p.launches == 1);
     CHECK(p.workspace_bytes == DequantCublas::workspace_bytes(w));
-    CHECK(DequantCublas::workspace_bytes(w) == round_up(std::size_t{4096} * 4096 * 2, 256));
+    // The dense weights go past the workspace's head (the split-K counters' place, left as it was found).
+    CHECK(DequantCublas::workspace_bytes(w) == kWorkspaceCounterBytes + round_up(std::size_t{4096} * 4096 * 2, 256));
     CHECK(d.workspace_bytes() ==
           std::max(DequantCublas::workspace_bytes(w), serial_workspace(invariant_kernel(), 255, w.n, 2)));
 #endif
@@ -236,4 +239,29 @@ TEST_CASE("presets::Auto checks the call by name before it asks the device", "[h
   CHECK(names(workspace_bytes<presets::Auto>(p, &bytes), "problem.weights: null"));
   CHECK(bytes == 0);
   CHECK(names(workspace_bytes<presets::Auto>(call.problem(), nullptr), "bytes: null"));
+}
+
+TEST_CASE("a K split whose counters would not fit the workspace's head is refused by name", "[host][dispatcher]") {
+  // ReduceSharedSerial keeps one counter per output tile in the workspace's head (kWorkspaceCounterBytes = 1 MiB:
+  // 262,144 tiles); past it the workspace is scratch that another call (the prefill path) may have left non-zero, so a
+  // grid with more tiles than that and several K blocks cannot be run. 64 column tiles x 4097 M chunks of 64 rows:
+  test::FakeCall call = test::valid_call();
+  call.weights.n = 8192;
+  call.problem().m = 64 * 4096 + 1;
+  call.problem().a = test::fake<const half>(0x100000000000);  // A and C of 2 and 4 GiB, apart from the weights
+  call.problem().c = test::fake<half>(0x200000000000);
+  Plan plan;
+  PlanOptions split;
+  split.rows_of_k_per_block = 2048;  // 2 K blocks
+  CHECK(names(opt4gptq::plan<presets::TensorCoreDeterministic>(call.problem(), matrix_core_device(), split, &plan),
+              "problem.m: the K split needs a counter for more output tiles"));
+  // One M chunk fewer fits: 64 x 4096 counters are exactly the head.
+  call.problem().m = 64 * 4096;
+  REQUIRE(opt4gptq::plan<presets::TensorCoreDeterministic>(call.problem(), matrix_core_device(), split, &plan).ok());
+  CHECK(plan.grid_z == 2);
+  CHECK(ReduceSharedSerial::counter_bytes(ReduceGeometry{plan.grid_x * plan.grid_y, 0, 2}) == kWorkspaceCounterBytes);
+  // One K block needs no counters at all, whatever the grid.
+  split.rows_of_k_per_block = 4096;
+  call.problem().m = 64 * 4096 + 1;
+  CHECK(opt4gptq::plan<presets::TensorCoreDeterministic>(call.problem(), matrix_core_device(), split, &plan).ok());
 }

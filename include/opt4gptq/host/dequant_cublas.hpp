@@ -3,14 +3,14 @@
 /// DequantCublas: the prefill path (M in the hundreds to thousands) as a kernel the dispatcher can choose, for fp16
 /// and bf16 calls alike (the call's dtype decides at run time: both halves are one kernel launch or cuBLAS call
 /// either way). The layer's weights are dequantized to dense `W[k][n]` of the call's type in the caller's workspace
-/// (host/dequantize.hpp), cuBLAS multiplies (host/cublas.hpp: fp16 or bf16 in and out, fp32 accumulation), and the workspace is cleared again: the library's
-/// workspace contract is that every launch leaves it all zero (the deterministic kernels' split-K counters, which
-/// another call may place where W was, must start at zero), so one workspace serves every layer and kernel in
-/// sequence. The clearing writes the k·n·2 bytes of W once more: about a third of the path's memory traffic beside
-/// the dequantization and the GEMM's read of W, which matters at M = 256 and little at M = 4096. At large M the
-/// dequantization is paid once per call however many rows there are, which is why it wins there (vLLM switches to
-/// it above M = 50). NVIDIA only, with `OPT4GPTQ_WITH_CUBLAS=1`; AMD (Debian ships no hipBLAS) runs the library's
-/// own kernels at every M.
+/// (host/dequantize.hpp), past its head (kWorkspaceCounterBytes, where the split-K kernels keep their counters, which
+/// must stay zero), and cuBLAS multiplies (host/cublas.hpp: fp16 or bf16 in and out, fp32 accumulation). The dense
+/// weights are left where they are: the bytes past the head are scratch under the workspace contract
+/// (policy/reduce.hpp), so one workspace still serves every layer and kernel in sequence. (Until 2026-12-03 the path
+/// cleared them again, writing k·n·2 bytes a second time: a third of its memory traffic beside the dequantization
+/// and the GEMM's read of W, 25-30% of its time at M = 256.) At large M the dequantization is paid once per call
+/// however many rows there are, which is why it wins there (vLLM switches to it above M = 50). NVIDIA only, with
+/// `OPT4GPTQ_WITH_CUBLAS=1`; AMD (Debian ships no hipBLAS) runs the library's own kernels at every M.
 /// @ingroup host_api
 
 #include <cstddef>
@@ -19,6 +19,7 @@
 #include "../detail/checks.hpp"
 #include "../dispatch_table.hpp"
 #include "../platform.hpp"
+#include "../policy/reduce.hpp"
 #include "../problem.hpp"
 #include "../status.hpp"
 #include "../weights.hpp"
@@ -39,9 +40,11 @@ struct DequantCublas {
   /// The workspace's alignment (W's rows start 256-byte aligned whatever n, as cuBLAS prefers).
   static constexpr std::size_t kAlign = 256;
 
-  /// Workspace for the dense weights of a layer: k x n 16-bit elements, rounded up to kAlign.
+  /// Workspace for the dense weights of a layer: the workspace's head (left untouched), then k x n 16-bit elements,
+  /// rounded up to kAlign.
   static constexpr std::size_t workspace_bytes(const QuantizedWeights& w) {
-    return (static_cast<std::size_t>(w.k) * static_cast<std::size_t>(w.n) * 2 + kAlign - 1) / kAlign * kAlign;
+    return kWorkspaceCounterBytes +
+           (static_cast<std::size_t>(w.k) * static_cast<std::size_t>(w.n) * 2 + kAlign - 1) / kAlign * kAlign;
   }
 
   /// What this path can run beyond check_problem(): the dequantize kernel's widths, and cuBLAS's int sizes.
@@ -72,8 +75,8 @@ struct DequantCublas {
     return Status::success();
   }
 
-  /// Validates the call and the plan, then enqueues on `stream`: the dequantization into the workspace, the GEMM,
-  /// and the clearing of the workspace. Never synchronizes.
+  /// Validates the call and the plan, then enqueues on `stream`: the dequantization into the workspace (past its
+  /// head) and the GEMM. Never synchronizes.
   static Status launch(const Plan& plan, const GemmProblem& p, void* workspace, std::size_t bytes,
                        platform::stream_t stream) {
     Status s = validate(p);
@@ -88,18 +91,13 @@ struct DequantCublas {
       return detail::null("workspace: null, and the prefill path needs one (the dense weights: k x n elements)");
     if (bytes < plan.workspace_bytes)
       return Status::error(StatusCode::kWorkspaceTooSmall,
-                           "workspace_bytes: smaller than the prefill path needs (k x n elements, rounded up to 256)");
+                           "workspace_bytes: smaller than the prefill path needs (the workspace's head, 1 MiB, then k "
+                           "x n elements rounded up to 256)");
     if (!detail::aligned_to(workspace, 16)) return detail::misaligned("workspace: must be 16-byte aligned");
-    void* dense = workspace;
+    void* dense = static_cast<char*>(workspace) + kWorkspaceCounterBytes;
     s = dequantize(w, dense, w.n, p.dtype, stream);
     if (!s.ok()) return s;
-    s = cublas_gemm(p.m, w.n, w.k, p.a, p.lda_or_dense(), dense, w.n, p.c, p.ldc_or_dense(), p.dtype, stream);
-    // Cleared whether the GEMM was enqueued or not: the next call on this workspace may need zeros where W is.
-    const platform::native_error_t e =
-        platform::memset_2d_async(dense, plan.workspace_bytes, plan.workspace_bytes, 1, stream);
-    if (!s.ok()) return s;
-    if (e != platform::kNativeSuccess) return detail::runtime_error(e);
-    return Status::success();
+    return cublas_gemm(p.m, w.n, w.k, p.a, p.lda_or_dense(), dense, w.n, p.c, p.ldc_or_dense(), p.dtype, stream);
   }
 };
 

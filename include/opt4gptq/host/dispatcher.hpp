@@ -9,7 +9,8 @@
 ///
 /// Workspace: one workspace serves every Dispatcher (every layer) of an engine in sequence on one stream: allocate the
 /// largest workspace_bytes() of them, clear it once with clear_workspace(), and give each stream its own. Every launch
-/// leaves it all zero again, which is what the deterministic kernels need of it.
+/// leaves its head (kWorkspaceCounterBytes: the split-K counters) zero again, which is what the deterministic kernels
+/// need of it; the rest is scratch (the prefill path's dense weights stay there).
 /// @ingroup host_api
 
 #include <cstddef>

@@ -138,7 +138,8 @@ Status workspace_bytes(const GemmProblem& problem, std::size_t* bytes) {
   return s;
 }
 
-/// Zeroes a newly allocated workspace (its split-K counters must start at zero; every launch leaves them zero).
+/// Zeroes a newly allocated workspace: its head (kWorkspaceCounterBytes, policy/reduce.hpp) holds the split-K
+/// counters, which must start at zero, and every launch leaves it zero; the rest is scratch.
 /// @ingroup host_api
 inline Status clear_workspace(void* workspace, std::size_t bytes, platform::stream_t stream) {
   if (workspace == nullptr && bytes > 0) return detail::null("workspace: null");

@@ -88,8 +88,12 @@ Status finish_plan(const GridPlan& grid, Plan out, Plan* plan) {
   out.grid_z = grid.z;
   out.rows_of_k_per_block = grid.rows_of_k_per_block;
   out.zero_fill_output = Gemm::ReducePolicy::accumulates_into_output(grid.z);
-  out.workspace_bytes =
-      reduce_workspace_bytes<typename Gemm::ReducePolicy>(Gemm::Scheduler::reduce_geometry(grid, out.rows_per_block));
+  const ReduceGeometry geometry = Gemm::Scheduler::reduce_geometry(grid, out.rows_per_block);
+  if (reduce_counter_bytes<typename Gemm::ReducePolicy>(geometry) > kWorkspaceCounterBytes)
+    return detail::invalid(
+        "problem.m: the K split needs a counter for more output tiles than a workspace's head holds (262144, "
+        "kWorkspaceCounterBytes): split the call along M");
+  out.workspace_bytes = reduce_workspace_bytes<typename Gemm::ReducePolicy>(geometry);
   *plan = out;
   return Status::success();
 }

@@ -36,15 +36,28 @@ using MmaGemmOf =
     GemmKernel<typename detail::mma_mainloop_of<Element, Load, Tile, Codec>::type, Reduce, SplitKScheduler<Tile>>;
 
 /// @ingroup kernel
-/// The pipelined tile the presets use. NVIDIA: 4 warps x 32 columns, stages of 128 rows, a ring of 3 stages (2 in
-/// flight; 32 KiB of shared memory at 8 rows of M, 84 KiB at 64). Measured on the H200 (bench/NOTES.md): 3 stages
-/// beat 4 and 6 at every M (fewer bytes per block, more blocks per multiprocessor), and a register cap for 8 blocks
-/// per multiprocessor spills at 64 rows. AMD: 2 waves x 64 columns, 2 stages (AMD allows a block 64 KiB of LDS, and
-/// without an asynchronous copy a deeper ring holds nothing more in flight).
+/// The pipelined tile the presets use. NVIDIA: 4 warps x 32 columns, stages of 64 rows, a ring of 4 stages (3 in
+/// flight; the mainloop's shared memory is 22 KiB at 8 rows of M, 64 KiB at 64). Measured on the H200 (bench/NOTES.md,
+/// 2026-12-03): 3 stages of 64 rows in flight beat 2 of 128 (the earlier default, a ring of 3) by 2-6% at M = 1..64 (a
+/// block waits for less data before its first matrix instruction, and the split-K plan gets more stages per block),
+/// stages of 128 or 256 rows in a ring of 4 were slower, and a register cap for 8 blocks per multiprocessor spills at
+/// 64 rows. AMD: 2 waves x 64 columns, 2 stages of 128 rows (AMD allows a block 64 KiB of LDS, and without an
+/// asynchronous copy a deeper ring holds nothing more in flight).
 #if defined(OPT4GPTQ_BACKEND_HIP)
 using DefaultMmaPipelineTile = MmaPipelineTile<mma::NativeShape, 2, 4, 2>;
 #else
-using DefaultMmaPipelineTile = MmaPipelineTile<mma::NativeShape, 4, 4, 3>;
+using DefaultMmaPipelineTile = MmaPipelineTile<mma::NativeShape, 4, 2, 4>;
+#endif
+
+/// @ingroup kernel
+/// The pipelined tile of the deterministic presets (ReduceSharedSerial). NVIDIA: stages of 128 rows in a ring of 3, the
+/// tile DefaultMmaPipelineTile was before 2026-12-03: with the serial split-K fix-up, the smaller stages of the default
+/// were 1.5-9% slower at M = 4..16 (the plan splits K into more blocks, and each K block costs this policy a round
+/// trip through the workspace) and level elsewhere (bench/NOTES.md). AMD: DefaultMmaPipelineTile.
+#if defined(OPT4GPTQ_BACKEND_HIP)
+using DeterministicMmaPipelineTile = DefaultMmaPipelineTile;
+#else
+using DeterministicMmaPipelineTile = MmaPipelineTile<mma::NativeShape, 4, 4, 3>;
 #endif
 
 /// @ingroup kernel

@@ -87,6 +87,14 @@ OPT4GPTQ_DEVICE void atomic_add_pair(std::uint32_t* dst, std::uint32_t value) {
 }  // namespace detail
 
 /// @ingroup reduce_policies
+/// The head of every workspace: the first bytes, where the split-K counters live (ReduceSharedSerial). They must be
+/// zero before the first launch (clear_workspace() once after allocating) and every launch leaves them zero. The bytes
+/// past the head are scratch: what a launch writes there it need not clear (split-K partial sums are written before
+/// they are read; the prefill path, DequantCublas, keeps its dense weights there), so the prefill path does not pay
+/// for writing its k x n weights a second time. 1 MiB: 262,144 counters (a plan that needs more is refused).
+inline constexpr std::size_t kWorkspaceCounterBytes = std::size_t{1} << 20;
+
+/// @ingroup reduce_policies
 /// The grid as a ReducePolicy's optional `workspace_bytes` sees it.
 struct ReduceGeometry {
   int tiles;         ///< output tiles: column tiles x M chunks
@@ -226,9 +234,11 @@ struct ReduceSharedBuffered {
 /// adds the slots in K order, stores C, and resets the count. So:
 /// - no zero-fill of C (one launch per call, which matters where launches cost microseconds), no atomics on C;
 /// - bitwise reproducible results for any number of K blocks, and fp32 across blocks (fp16 only at the store);
-/// - it needs a workspace of `workspace_bytes()`: fp32 partials of every (tile, K block) and one counter per tile.
-///   It must be all zero before the first use (clear_workspace() once after allocating it); every launch leaves all
-///   of it zero again (counters reset, slots cleared once read), so one workspace serves launches of any shapes in
+/// - it needs a workspace of `workspace_bytes()`: one counter per tile in the workspace's head (at most
+///   kWorkspaceCounterBytes; counter_bytes()), then fp32 partials of every (tile, K block). The head must be zero
+///   before the first use (clear_workspace() once after allocating it); every launch leaves it zero again (counters
+///   reset, and slots cleared once read, since a small grid's slots lie in the head where a larger grid's counters
+///   go). Slots need no zeros: each is written before it is read. So one workspace serves launches of any shapes in
 ///   sequence on one stream (size it for the largest), not concurrent ones.
 struct ReduceSharedSerial {
   template <class Tile, int kRows>
@@ -241,12 +251,15 @@ struct ReduceSharedSerial {
   static constexpr bool kWritesBf16 = true;
 
   static constexpr std::size_t kAlign = 256;
-  OPT4GPTQ_HOST_DEVICE static constexpr std::size_t counters_offset(const ReduceGeometry& g) {
-    return (static_cast<std::size_t>(g.tiles) * g.k_blocks * g.tile_outputs * sizeof(float) + kAlign - 1) / kAlign *
-           kAlign;
+  /// The counters (one int per tile, at the start of the workspace), rounded up to kAlign: where the slots start.
+  /// plan() refuses a grid whose counters pass kWorkspaceCounterBytes.
+  OPT4GPTQ_HOST_DEVICE static constexpr std::size_t counter_bytes(const ReduceGeometry& g) {
+    return (static_cast<std::size_t>(g.tiles) * sizeof(int) + kAlign - 1) / kAlign * kAlign;
   }
   static constexpr std::size_t workspace_bytes(const ReduceGeometry& g) {
-    return g.k_blocks <= 1 ? 0 : counters_offset(g) + static_cast<std::size_t>(g.tiles) * sizeof(int);
+    return g.k_blocks <= 1
+               ? 0
+               : counter_bytes(g) + static_cast<std::size_t>(g.tiles) * g.k_blocks * g.tile_outputs * sizeof(float);
   }
 
   template <class Tile, int kRows, class Output>
@@ -278,11 +291,9 @@ struct ReduceSharedSerial {
     }
     constexpr int kTileOutputs = kRows * Tile::kBlockCols;
     char* workspace = static_cast<char*>(out.workspace);
-    float* slots =
-        reinterpret_cast<float*>(workspace) + static_cast<std::size_t>(out.tile) * out.k_blocks * kTileOutputs;
-    int* counter =
-        reinterpret_cast<int*>(workspace + counters_offset(ReduceGeometry{out.tiles, kTileOutputs, out.k_blocks})) +
-        out.tile;
+    int* counter = reinterpret_cast<int*>(workspace) + out.tile;
+    float* slots = reinterpret_cast<float*>(workspace + counter_bytes(ReduceGeometry{out.tiles, kTileOutputs, 0})) +
+                   static_cast<std::size_t>(out.tile) * out.k_blocks * kTileOutputs;
     // This block's sums go to its own slot.
     float* mine = slots + static_cast<std::size_t>(out.k_block) * kTileOutputs;
     Block::for_each_pair<Tile, kRows>(smem.block, out, [&](int r, int c, float2 total) {
@@ -303,8 +314,8 @@ struct ReduceSharedSerial {
       const int c = 2 * (i % kPairsPerRow);
       // volatile: read from the coherent level (L2), not a possibly stale L1 line. The loads are issued 8 at a time
       // before any is added (one memory latency per 8 K blocks, not per block); the additions stay in K order.
-      // Each slot is zeroed once read: every launch leaves all the workspace it used zero, so a workspace can serve
-      // problems of any shape one after the other (one problem's counters may lie where another's slots were).
+      // Each slot is zeroed once read: a small grid's slots lie in the workspace's head, where a larger grid's
+      // counters go, and every launch leaves the head zero (past the head they need not be, but stay so).
       volatile float* v = slots + r * Tile::kBlockCols + c;
       float2 total = make_float2(0.0f, 0.0f);
       int kb = 0;

@@ -91,6 +91,14 @@ template <class P>
 struct has_workspace_bytes<P, std::void_t<decltype(P::workspace_bytes(std::declval<const ReduceGeometry&>()))>>
     : std::is_convertible<decltype(P::workspace_bytes(std::declval<const ReduceGeometry&>())), std::size_t> {};
 
+/// Optional member: `static std::size_t counter_bytes(const ReduceGeometry&)`, the counters the policy keeps in the
+/// workspace's head (kWorkspaceCounterBytes).
+template <class P, class = void>
+struct has_counter_bytes : std::false_type {};
+template <class P>
+struct has_counter_bytes<P, std::void_t<decltype(P::counter_bytes(std::declval<const ReduceGeometry&>()))>>
+    : std::is_convertible<decltype(P::counter_bytes(std::declval<const ReduceGeometry&>())), std::size_t> {};
+
 /// The block-sum contract (ReduceSharedBuffered::block_sums): block_sums() and commit(), probed with the tile of the
 /// mainloop that asks.
 template <class P, class Tile, bool = has_shared_storage<P>::value, class = void>
@@ -113,6 +121,15 @@ template <class Reduce>
 constexpr std::size_t reduce_workspace_bytes(const ReduceGeometry& grid) {
   if constexpr (traits::has_workspace_bytes<Reduce>::value)
     return Reduce::workspace_bytes(grid);
+  else
+    return 0;
+}
+
+/// Bytes of the workspace's head a ReducePolicy's counters take for a grid: its `counter_bytes`, or 0.
+template <class Reduce>
+constexpr std::size_t reduce_counter_bytes(const ReduceGeometry& grid) {
+  if constexpr (traits::has_counter_bytes<Reduce>::value)
+    return grid.k_blocks <= 1 ? 0 : Reduce::counter_bytes(grid);
   else
     return 0;
 }
