@@ -244,24 +244,26 @@ TEST_CASE("presets::Auto checks the call by name before it asks the device", "[h
 TEST_CASE("a K split whose counters would not fit the workspace's head is refused by name", "[host][dispatcher]") {
   // ReduceSharedSerial keeps one counter per output tile in the workspace's head (kWorkspaceCounterBytes = 1 MiB:
   // 262,144 tiles); past it the workspace is scratch that another call (the prefill path) may have left non-zero, so a
-  // grid with more tiles than that and several K blocks cannot be run. 64 column tiles x 4097 M chunks of 64 rows:
+  // grid with more tiles than that and several K blocks cannot be run. The SIMT Deterministic preset (every backend and
+  // architecture builds it): 64 column tiles of 128 x 4097 M chunks of 8 rows.
   test::FakeCall call = test::valid_call();
   call.weights.n = 8192;
-  call.problem().m = 64 * 4096 + 1;
-  call.problem().a = test::fake<const half>(0x100000000000);  // A and C of 2 and 4 GiB, apart from the weights
+  call.problem().m = 8 * 4096 + 1;
+  call.problem().a = test::fake<const half>(0x100000000000);  // A and C of ~256 and ~512 MiB, apart from the weights
   call.problem().c = test::fake<half>(0x200000000000);
   Plan plan;
   PlanOptions split;
-  split.rows_of_k_per_block = 2048;  // 2 K blocks
-  CHECK(names(opt4gptq::plan<presets::TensorCoreDeterministic>(call.problem(), matrix_core_device(), split, &plan),
+  split.rows_of_k_per_block = 2048;  // 2 K blocks of the 1024-row stages
+  CHECK(names(opt4gptq::plan<presets::Deterministic>(call.problem(), matrix_core_device(), split, &plan),
               "problem.m: the K split needs a counter for more output tiles"));
   // One M chunk fewer fits: 64 x 4096 counters are exactly the head.
-  call.problem().m = 64 * 4096;
-  REQUIRE(opt4gptq::plan<presets::TensorCoreDeterministic>(call.problem(), matrix_core_device(), split, &plan).ok());
+  call.problem().m = 8 * 4096;
+  REQUIRE(opt4gptq::plan<presets::Deterministic>(call.problem(), matrix_core_device(), split, &plan).ok());
+  CHECK(plan.grid_x * plan.grid_y == 64 * 4096);
   CHECK(plan.grid_z == 2);
   CHECK(ReduceSharedSerial::counter_bytes(ReduceGeometry{plan.grid_x * plan.grid_y, 0, 2}) == kWorkspaceCounterBytes);
   // One K block needs no counters at all, whatever the grid.
   split.rows_of_k_per_block = 4096;
-  call.problem().m = 64 * 4096 + 1;
-  CHECK(opt4gptq::plan<presets::TensorCoreDeterministic>(call.problem(), matrix_core_device(), split, &plan).ok());
+  call.problem().m = 8 * 4096 + 1;
+  CHECK(opt4gptq::plan<presets::Deterministic>(call.problem(), matrix_core_device(), split, &plan).ok());
 }
